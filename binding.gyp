@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "procguard",
+      "conditions": [
+        ["OS=='linux'", {
+          "sources": [
+            "native/addon.cc",
+            "native/spawn.cc",
+            "native/child_watch.cc",
+            "native/child.c"
+          ]
+        }, {
+          "sources": []
+        }]
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
+      "cflags_cc": ["-std=c++17", "-fexceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "ldflags": [
+        "-Wl,-z,now"
+      ]
+    }
+  ]
+}

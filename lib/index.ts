@@ -1,0 +1,20 @@
+// procguard: node:child_process, with every child made the OOM killer's preferred victim
+// and given a lower CPU priority before it runs a single instruction.
+export { spawn } from './spawn';
+export type { GuardedChildProcess, GuardedSpawnOptions, ResourceUsage } from './spawn';
+export { exec, execFile } from './exec';
+export { ChildProcess } from 'node:child_process';
+export { configure } from './config';
+export { childDefaults } from './priority';
+export { status } from './status';
+export { protectSelf } from './protect';
+export type { ProtectResult } from './protect';
+export type {
+  AppliedPriority,
+  ChildDefaults,
+  Config,
+  GuardOptions,
+  Logger,
+  PrioritySetting,
+  Status,
+} from './types';

@@ -1,0 +1,124 @@
+// The contract with the C++ addon in native/, and its lazy loading.
+// The addon only applies numbers; every decision is made in TypeScript.
+import * as path from 'node:path';
+
+/** One entry of the child's fd table, by child fd number. */
+export type NativeStdio =
+  | { kind: 'pipe' } // a socketpair: the child gets one end, the parent the other
+  | { kind: 'fd'; fd: number } // an fd of the agent, dup2'd to this number
+  | { kind: 'ignore' }; // fds 0-2: /dev/null; others: closed
+
+export interface NativeRusage {
+  userCpuMicros: number;
+  systemCpuMicros: number;
+  maxRssBytes: number;
+  minorPageFaults: number;
+  majorPageFaults: number;
+  voluntaryContextSwitches: number;
+  involuntaryContextSwitches: number;
+}
+
+export interface NativeExit {
+  /** Exit status when the child exited, else -1. */
+  exitCode: number;
+  /** Signal number when the child was killed by a signal, else 0. */
+  signal: number;
+  rusage: NativeRusage;
+  /** CLOCK_MONOTONIC microseconds between the clone and the reap. */
+  wallMicros: number;
+}
+
+export interface NativeSpawnRequest {
+  /** The file as given; searched in `searchPath` when it contains no '/'. */
+  file: string;
+  /** The child's argv; argv[0] is argv0. */
+  argv: string[];
+  /** The child's environment as 'KEY=value' strings. */
+  envp: string[];
+  /** The PATH used for the lookup (the child environment's PATH, else '/usr/bin:/bin'). */
+  searchPath: string;
+  cwd?: string;
+  detached: boolean;
+  uid?: number;
+  gid?: number;
+  stdio: NativeStdio[];
+  /** undefined: leave the inherited nice. */
+  nice?: number;
+  /** undefined: leave the inherited oom_score_adj. */
+  oomScoreAdj?: number;
+  /** A failed priority step is fatal: the child exits before exec. */
+  strict: boolean;
+  /** Called once, from the event loop, when the child has been reaped. */
+  onExit: (exit: NativeExit) => void;
+}
+
+export interface NativeChild {
+  /** Sends a signal through the pidfd; returns 0 or a negative errno (-ESRCH once reaped). */
+  kill(signal: number): number;
+  ref(): void;
+  unref(): void;
+}
+
+export type NativeStep =
+  | 'clone'
+  | 'sigaction'
+  | 'setsid'
+  | 'setpriority'
+  | 'oom_score_adj'
+  | 'chdir'
+  | 'dup2'
+  | 'setgroups'
+  | 'setgid'
+  | 'setuid'
+  | 'execve';
+
+export interface NativeSpawnResult {
+  /** The child's pid; 0 when the spawn failed. */
+  pid: number;
+  /** 0, or the positive errno of the step that made the spawn fail (no child is left behind). */
+  errno: number;
+  failedStep?: NativeStep;
+  /** Priority steps that failed without being fatal. */
+  warnings: { step: 'setpriority' | 'oom_score_adj'; errno: number }[];
+  /** Parent-side fd per stdio index for 'pipe' entries; -1 elsewhere. */
+  pipes: number[];
+  /** Present when a child is running. */
+  child?: NativeChild;
+  /** True when the child was made with its own address space (non-dumpable agent, uid/gid change). */
+  ownAddressSpace: boolean;
+}
+
+export interface NativeSelfInfo {
+  /** prctl(PR_GET_DUMPABLE) of the agent. */
+  dumpable: number;
+  /** Whether the kernel gives pidfds (pidfd_open / CLONE_PIDFD). */
+  pidfd: boolean;
+}
+
+export interface NativeBinding {
+  spawn(request: NativeSpawnRequest): NativeSpawnResult;
+  selfInfo(): NativeSelfInfo;
+  /** Writes the agent's own /proc/self/oom_score_adj; returns 0 or a positive errno. */
+  setOwnOomScoreAdj(value: number): number;
+  /** Forces the fallback exit watcher (no pidfd); for tests of old kernels. */
+  setPidfdDisabled(disabled: boolean): void;
+}
+
+let loaded: { binding: NativeBinding | null; error?: string } | undefined;
+
+/** The addon, loaded at first use; null (with the reason) off Linux or when it cannot load. */
+export function loadNative(): { binding: NativeBinding | null; error?: string } {
+  if (loaded) return loaded;
+  if (process.platform !== 'linux') {
+    loaded = { binding: null, error: `not available on ${process.platform} (linux-only)` };
+    return loaded;
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const build = require('node-gyp-build') as (dir: string) => NativeBinding;
+    loaded = { binding: build(path.join(__dirname, '..', '..')) };
+  } catch (err) {
+    loaded = { binding: null, error: (err as Error).message.split('\n')[0] };
+  }
+  return loaded;
+}

@@ -1,0 +1,149 @@
+// A process handle with the interface of Node's internal ProcessWrap (spawn, kill, ref, unref,
+// close, pid, onexit), backed by procguard's native engine.
+//
+// Node's own ChildProcess class drives it: procguard swaps the handle of a real ChildProcess
+// for this one, so stdio sockets, IPC channels, events and their order, and kill() semantics
+// are Node's own code, not an imitation of it.
+import { constants as osConstants } from 'node:os';
+import type { NativeBinding, NativeChild, NativeExit, NativeStdio, NativeSpawnResult } from './native';
+
+/** The priority numbers for one child, already decided by the TypeScript side. */
+export interface PriorityPlan {
+  oomScoreAdj?: number;
+  nice?: number;
+  strict: boolean;
+}
+
+/** A stdio entry as Node's getValidStdio() prepares it for ProcessWrap.spawn(). */
+interface NodeStdioEntry {
+  type: 'pipe' | 'overlapped' | 'ignore' | 'inherit' | 'fd' | 'wrap';
+  fd?: number;
+  ipc?: boolean;
+  handle?: { open(fd: number): number; fd?: number };
+}
+
+/** The options object Node's ChildProcess.prototype.spawn() hands to its handle. */
+export interface NodeSpawnOptions {
+  file: string;
+  args: string[];
+  envPairs: string[];
+  cwd?: string;
+  detached?: boolean;
+  uid?: number;
+  gid?: number;
+  stdio: NodeStdioEntry[];
+}
+
+const signalNames: Record<number, string> = {};
+for (const [name, num] of Object.entries(osConstants.signals)) signalNames[num as number] = name;
+
+const DEFAULT_SEARCH_PATH = '/usr/bin:/bin'; // what libuv and execvp use when PATH is unset
+
+export class GuardedProcessHandle {
+  pid?: number;
+  /** Set by Node's ChildProcess constructor (copied over from the handle it replaced). */
+  onexit?: (exitCode: number, signalCode: string) => void;
+  /** Called with the raw exit before onexit, so the caller can attach data first. */
+  beforeExit?: (exit: NativeExit) => void;
+  outcome?: NativeSpawnResult;
+
+  private child?: NativeChild;
+  private refed = true;
+
+  constructor(
+    private readonly binding: NativeBinding,
+    private readonly priority: PriorityPlan,
+  ) {}
+
+  /** ProcessWrap.spawn(): 0 or a negative errno, exactly as libuv's uv_spawn reports. */
+  spawn(options: NodeSpawnOptions): number {
+    const stdio: NativeStdio[] = options.stdio.map((entry, i) => toNativeStdio(entry, i));
+    const result = this.binding.spawn({
+      file: options.file,
+      argv: options.args,
+      envp: options.envPairs,
+      searchPath: searchPathOf(options.envPairs),
+      cwd: options.cwd ?? undefined,
+      detached: !!options.detached,
+      uid: options.uid ?? undefined,
+      gid: options.gid ?? undefined,
+      stdio,
+      nice: this.priority.nice,
+      oomScoreAdj: this.priority.oomScoreAdj,
+      strict: this.priority.strict,
+      onExit: (exit) => this.exited(exit),
+    });
+    this.outcome = result;
+    if (result.errno !== 0) return -result.errno;
+
+    // Our end of each socketpair becomes the Pipe handle Node created for that entry.
+    options.stdio.forEach((entry, i) => {
+      const fd = result.pipes[i];
+      if (fd >= 0 && entry.handle) {
+        const err = entry.handle.open(fd);
+        if (err) throw new Error(`procguard: cannot open the stdio pipe for fd ${i} (${err})`);
+      }
+    });
+    this.child = result.child;
+    this.pid = result.pid;
+    return 0;
+  }
+
+  private exited(exit: NativeExit): void {
+    this.child = undefined;
+    this.beforeExit?.(exit);
+    // libuv reports a signal death as status 0 plus the signal's name.
+    const signalName = exit.signal ? signalNames[exit.signal] ?? '' : '';
+    this.onexit?.(exit.signal ? 0 : exit.exitCode, signalName);
+  }
+
+  kill(signal: number): number {
+    if (!this.child) return -osConstants.errno.ESRCH;
+    return this.child.kill(signal);
+  }
+
+  ref(): void {
+    this.refed = true;
+    this.child?.ref();
+  }
+
+  unref(): void {
+    this.refed = false;
+    this.child?.unref();
+  }
+
+  hasRef(): boolean {
+    return this.refed && !!this.child;
+  }
+
+  /** Node closes its handle at exit; ours has nothing left to release by then. */
+  close(): void {}
+}
+
+function toNativeStdio(entry: NodeStdioEntry, i: number): NativeStdio {
+  switch (entry.type) {
+    case 'pipe':
+    case 'overlapped':
+      return { kind: 'pipe' };
+    case 'ignore':
+      return { kind: 'ignore' };
+    case 'inherit':
+      return { kind: 'fd', fd: entry.fd ?? i };
+    case 'fd':
+      return { kind: 'fd', fd: entry.fd as number };
+    case 'wrap': {
+      // A stream (socket, pipe) whose handle owns an fd: the child gets that fd.
+      const fd = entry.handle?.fd;
+      if (typeof fd !== 'number' || fd < 0) throw new Error(`procguard: stdio[${i}] is a stream without a file descriptor`);
+      return { kind: 'fd', fd };
+    }
+    default:
+      throw new Error(`procguard: unsupported stdio type '${(entry as NodeStdioEntry).type}' at index ${i}`);
+  }
+}
+
+function searchPathOf(envPairs: string[]): string {
+  // The child's own PATH decides where the command is looked up, as libuv does.
+  for (const pair of envPairs) if (pair.startsWith('PATH=')) return pair.slice(5);
+  return DEFAULT_SEARCH_PATH;
+}

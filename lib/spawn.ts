@@ -1,0 +1,308 @@
+// spawn(): Node's signature and validation, a real ChildProcess, and procguard's engine under it.
+import { ChildProcess } from 'node:child_process';
+import type { SpawnOptions } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { codedError, invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { isGuardVariable } from './env';
+import { loadNative } from './native';
+import type { NativeExit, NativeSpawnResult } from './native';
+import { GuardedProcessHandle } from './process-handle';
+import type { PriorityPlan } from './process-handle';
+import { reportPriorityFailure, resolveChildPriority } from './priority';
+import type { AppliedPriority, GuardOptions } from './types';
+
+export type GuardedSpawnOptions = SpawnOptions & GuardOptions;
+
+/** A ChildProcess started by procguard: Node's class, plus what procguard applied and measured. */
+export interface GuardedChildProcess extends ChildProcess {
+  priority: AppliedPriority;
+  resourceUsage?: ResourceUsage;
+}
+
+export interface ResourceUsage {
+  maxRssBytes: number;
+  userCpuMicros: number;
+  systemCpuMicros: number;
+  wallMicros: number;
+  minorPageFaults: number;
+  majorPageFaults: number;
+  voluntaryContextSwitches: number;
+  involuntaryContextSwitches: number;
+}
+
+/** Spawn options after Node's normalization. */
+export interface NormalizedSpawn {
+  file: string;
+  /** argv, argv[0] first. */
+  args: string[];
+  envPairs: string[];
+  cwd?: string;
+  detached: boolean;
+  options: Record<string, unknown>;
+}
+
+function checkNoNullBytes(value: unknown, name: string): void {
+  if (typeof value === 'string' && value.includes('\u0000')) {
+    throw invalidArgValue(name, value, 'must be a string without null bytes');
+  }
+}
+
+function validatedPath(value: unknown, name: string): string {
+  let path: unknown = value;
+  if (value instanceof URL) path = fileURLToPath(value);
+  else if (Buffer.isBuffer(value)) path = value.toString();
+  else if (typeof value !== 'string') {
+    throw invalidArgType(name, 'of type string or an instance of Buffer or URL', value);
+  }
+  checkNoNullBytes(path, name);
+  return path as string;
+}
+
+function isInt32(value: unknown): boolean {
+  return typeof value === 'number' && value === (value | 0);
+}
+
+/** Node's normalizeSpawnArguments(), with procguard's variables left out of the environment. */
+export function normalizeSpawnArguments(file: unknown, args: unknown, options: unknown): NormalizedSpawn {
+  if (typeof file !== 'string') throw invalidArgType('file', 'of type string', file);
+  checkNoNullBytes(file, 'file');
+  if (file.length === 0) throw invalidArgValue('file', file, 'cannot be empty');
+
+  let argList: string[];
+  if (Array.isArray(args)) argList = args.slice();
+  else if (args == null) argList = [];
+  else if (typeof args !== 'object') throw invalidArgType('args', 'an instance of Array', args);
+  else {
+    options = args;
+    argList = [];
+  }
+  argList.forEach((arg, i) => checkNoNullBytes(arg, `args[${i}]`));
+
+  if (options === undefined) options = {};
+  else if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const opts: Record<string, unknown> = { ...(options as Record<string, unknown>) };
+
+  const cwd = opts.cwd != null ? validatedPath(opts.cwd, 'options.cwd') : undefined;
+  if (opts.detached != null && typeof opts.detached !== 'boolean') {
+    throw invalidArgType('options.detached', 'of type boolean', opts.detached);
+  }
+  if (opts.uid != null && !isInt32(opts.uid)) throw invalidArgType('options.uid', 'int32', opts.uid);
+  if (opts.gid != null && !isInt32(opts.gid)) throw invalidArgType('options.gid', 'int32', opts.gid);
+  if (opts.shell != null && typeof opts.shell !== 'boolean' && typeof opts.shell !== 'string') {
+    throw invalidArgType('options.shell', 'one of type boolean or string', opts.shell);
+  }
+  if (opts.argv0 != null) {
+    if (typeof opts.argv0 !== 'string') throw invalidArgType('options.argv0', 'of type string', opts.argv0);
+    checkNoNullBytes(opts.argv0, 'options.argv0');
+  }
+  if (opts.windowsHide != null && typeof opts.windowsHide !== 'boolean') {
+    throw invalidArgType('options.windowsHide', 'of type boolean', opts.windowsHide);
+  }
+  if (opts.windowsVerbatimArguments != null && typeof opts.windowsVerbatimArguments !== 'boolean') {
+    throw invalidArgType('options.windowsVerbatimArguments', 'of type boolean', opts.windowsVerbatimArguments);
+  }
+
+  let command = file;
+  if (opts.shell) {
+    checkNoNullBytes(opts.shell, 'options.shell');
+    const line = [file, ...argList].join(' ');
+    command = typeof opts.shell === 'string' ? opts.shell : '/bin/sh';
+    argList = ['-c', line];
+  }
+  argList.unshift(typeof opts.argv0 === 'string' ? opts.argv0 : command);
+
+  const env = (opts.env || process.env) as Record<string, unknown>;
+  if (process.env.NODE_V8_COVERAGE && !Object.prototype.hasOwnProperty.call(opts.env || {}, 'NODE_V8_COVERAGE')) {
+    env.NODE_V8_COVERAGE = process.env.NODE_V8_COVERAGE;
+  }
+  const envPairs: string[] = [];
+  // for...in on purpose: Node passes inherited (prototype) values too.
+  for (const key in env) {
+    const value = env[key];
+    if (value === undefined || isGuardVariable(key)) continue;
+    checkNoNullBytes(key, `options.env['${key}']`);
+    checkNoNullBytes(value, `options.env['${key}']`);
+    envPairs.push(`${key}=${value}`);
+  }
+
+  return { file: command, args: argList.map(String), envPairs, cwd, detached: !!opts.detached, options: opts };
+}
+
+const signalNumbers = osConstants.signals as Record<string, number>;
+const validSignalNumbers = new Set(Object.values(signalNumbers));
+
+/** Node's convertToValidSignal(): a known name or number, else ERR_UNKNOWN_SIGNAL. */
+export function toSignalNumber(signal: unknown): number {
+  if (typeof signal === 'number' && validSignalNumbers.has(signal)) return signal;
+  if (typeof signal === 'string') {
+    const number = signalNumbers[signal.toUpperCase()];
+    if (number !== undefined) return number;
+  }
+  throw codedError(TypeError, 'ERR_UNKNOWN_SIGNAL', `Unknown signal: ${signal}`);
+}
+
+/** Node's sanitizeKillSignal(). */
+export function killSignalOf(killSignal: unknown): number | undefined {
+  if (typeof killSignal === 'string' || typeof killSignal === 'number') return toSignalNumber(killSignal);
+  if (killSignal != null) throw invalidArgType('options.killSignal', 'of type string or number', killSignal);
+  return undefined;
+}
+
+export function validateTimeout(timeout: unknown): void {
+  if (timeout != null && !(Number.isInteger(timeout) && (timeout as number) >= 0)) {
+    throw outOfRange('timeout', 'an unsigned integer', timeout);
+  }
+}
+
+export function validateAbortSignal(signal: unknown, name: string): void {
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
+    throw invalidArgType(name, 'an instance of AbortSignal', signal);
+  }
+}
+
+function refuseIpc(stdio: unknown): void {
+  if (Array.isArray(stdio) && stdio.includes('ipc')) {
+    throw codedError(Error, 'ERR_PROCGUARD_IPC_UNSUPPORTED',
+      "procguard: 'ipc' in options.stdio (and fork) is not supported yet; use node:child_process for IPC children");
+  }
+}
+
+function abortError(reason: unknown): Error {
+  const err = new Error('The operation was aborted', { cause: reason });
+  err.name = 'AbortError';
+  (err as Error & { code: string }).code = 'ABORT_ERR';
+  return err;
+}
+
+/** What the child was given, and a warning line per priority step the kernel refused. */
+function appliedPriority(plan: PriorityPlan, outcome: NativeSpawnResult | undefined, command: string): AppliedPriority {
+  const applied: AppliedPriority = {
+    oomScoreAdj: plan.oomScoreAdj ?? null,
+    nice: plan.nice ?? null,
+    warnings: [],
+  };
+  if (!outcome) return applied;
+  const failures = [...outcome.warnings];
+  if (outcome.failedStep === 'setpriority' || outcome.failedStep === 'oom_score_adj') {
+    failures.push({ step: outcome.failedStep, errno: outcome.errno });
+  }
+  for (const { step, errno } of failures) {
+    const value = step === 'setpriority' ? plan.nice : plan.oomScoreAdj;
+    applied.warnings.push(reportPriorityFailure(step, errno, value as number, command));
+    // Not applied: the child kept what it inherited.
+    if (step === 'setpriority') applied.nice = null;
+    else applied.oomScoreAdj = null;
+  }
+  return applied;
+}
+
+function resourceUsageOf(exit: NativeExit): ResourceUsage {
+  return { ...exit.rusage, wallMicros: exit.wallMicros };
+}
+
+/**
+ * Starts a child through procguard's engine and returns Node's own ChildProcess for it, or
+ * throws what Node throws. Used by spawn(), exec() and execFile().
+ */
+export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): GuardedChildProcess {
+  const { binding } = loadNative();
+  const plan = resolveChildPriority(guard);
+  refuseIpc(normalized.options.stdio);
+  const child = new ChildProcess() as GuardedChildProcess & { _handle: { onexit?: unknown } | null };
+  if (!binding) {
+    // Not Linux, or no addon: fall back to Node's own handle, priority not applied.
+    child.priority = { oomScoreAdj: null, nice: null, warnings: [] };
+  } else {
+    const handle = new GuardedProcessHandle(binding, plan);
+    handle.onexit = child._handle!.onexit as GuardedProcessHandle['onexit'];
+    handle.beforeExit = (exit) => {
+      child.resourceUsage = resourceUsageOf(exit);
+    };
+    child._handle = handle as unknown as { onexit?: unknown };
+  }
+
+  const command = [normalized.file, ...normalized.args.slice(1)].join(' ');
+  const strictFailure = (handleOutcome: NativeSpawnResult | undefined) =>
+    plan.strict && (handleOutcome?.failedStep === 'setpriority' || handleOutcome?.failedStep === 'oom_score_adj');
+
+  try {
+    (child as unknown as { spawn(o: object): number }).spawn({
+      ...normalized.options,
+      file: normalized.file,
+      args: normalized.args,
+      envPairs: normalized.envPairs,
+      cwd: normalized.cwd,
+      detached: normalized.detached,
+    });
+  } finally {
+    if (binding) {
+      const outcome = (child._handle as unknown as GuardedProcessHandle | null)?.outcome;
+      child.priority = appliedPriority(plan, outcome, command);
+      if (strictFailure(outcome)) explainStrictFailure(child, outcome!);
+    }
+  }
+  return child;
+}
+
+/** Under strict, the 'error' Node emits says which priority step stopped the command. */
+function explainStrictFailure(child: GuardedChildProcess, outcome: NativeSpawnResult): void {
+  const emit = child.emit;
+  child.emit = function (this: GuardedChildProcess, event: string | symbol, ...rest: unknown[]): boolean {
+    if (event === 'error' && rest[0] instanceof Error) {
+      child.emit = emit;
+      const err = rest[0] as Error & { step?: string; priority?: AppliedPriority };
+      err.message += ` (strict: ${child.priority.warnings.join('; ')}; the command did not run)`;
+      err.step = outcome.failedStep;
+      err.priority = child.priority;
+    }
+    return emit.apply(this, [event, ...rest] as Parameters<typeof emit>);
+  } as typeof child.emit;
+}
+
+/** Kills the child on options.timeout and on options.signal, as Node's spawn() does. */
+export function attachTimeoutAndAbort(child: ChildProcess, timeout: number | undefined, signal: AbortSignal | undefined, killSignal: number | undefined): void {
+  if (timeout !== undefined && timeout > 0) {
+    let timer: NodeJS.Timeout | null = setTimeout(() => {
+      if (!timer) return;
+      try {
+        child.kill(killSignal);
+      } catch (err) {
+        child.emit('error', err);
+      }
+      timer = null;
+    }, timeout);
+    child.once('exit', () => {
+      if (timer) clearTimeout(timer);
+      timer = null;
+    });
+  }
+  if (signal) {
+    const onAbort = () => {
+      try {
+        if (child.kill(killSignal)) child.emit('error', abortError(signal.reason));
+      } catch (err) {
+        child.emit('error', err);
+      }
+    };
+    if (signal.aborted) process.nextTick(onAbort);
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      child.once('exit', () => signal.removeEventListener('abort', onAbort));
+    }
+  }
+}
+
+/** spawn(command, args?, options?) as in node:child_process, with procguard's options. */
+export function spawn(command: string, args?: readonly string[] | GuardedSpawnOptions, options?: GuardedSpawnOptions): GuardedChildProcess {
+  const normalized = normalizeSpawnArguments(command, args, options);
+  const opts = normalized.options;
+  validateTimeout(opts.timeout);
+  validateAbortSignal(opts.signal, 'options.signal');
+  const killSignal = killSignalOf(opts.killSignal);
+  const child = spawnGuarded(normalized, opts as GuardOptions);
+  attachTimeoutAndAbort(child, opts.timeout as number | undefined, opts.signal as AbortSignal | undefined, killSignal);
+  return child;
+}

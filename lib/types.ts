@@ -1,0 +1,69 @@
+// Public types of procguard beyond those of node:child_process.
+
+/** A per-spawn priority setting: a number, or 'inherit' to leave the child as the agent is. */
+export type PrioritySetting = number | 'inherit';
+
+/** Options procguard adds to every spawn function. */
+export interface GuardOptions {
+  /** oom_score_adj for this child (-1000..1000) or 'inherit'. Overrides everything, even when management is off. */
+  oomScoreAdj?: PrioritySetting;
+  /** nice value for this child (-20..19) or 'inherit'. Overrides everything, even when management is off. */
+  nice?: PrioritySetting;
+  /** When true, a priority step that fails makes the spawn fail and the command never runs. */
+  strict?: boolean;
+}
+
+/** What was actually applied to one child, set on `child.priority`. */
+export interface AppliedPriority {
+  /** The oom_score_adj the child runs with, or null when it was left as inherited. */
+  oomScoreAdj: number | null;
+  /** The nice value the child runs with, or null when it was left as inherited. */
+  nice: number | null;
+  /** One line per step that failed, as also sent to the logger. */
+  warnings: string[];
+}
+
+/** The defaults a child gets when priority management is enabled. */
+export interface ChildDefaults {
+  oomScoreAdj: number;
+  nice: number;
+  /** Where each number came from. */
+  source: { oomScoreAdj: 'env' | 'computed'; nice: 'env' | 'computed' };
+}
+
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface Config {
+  /** true/false forces management on/off; undefined follows the environment (CODER_PROC_PRIO_MGMT present). */
+  enabled?: boolean;
+  /** Prefix of the variables read from the agent's environment and stripped from every child's. Default 'CODER_PROC_'. */
+  envPrefix?: string;
+  /** Where procguard's own lines go. Default: the agent's stderr. */
+  logger?: Logger;
+}
+
+export interface Status {
+  enabled: boolean;
+  /** Why management is on or off, e.g. 'CODER_PROC_PRIO_MGMT is set', 'configure({ enabled: false })'. */
+  reason: string;
+  platform: NodeJS.Platform;
+  /** Whether the native engine is loaded; when false, `nativeError` says why. */
+  native: boolean;
+  nativeError?: string;
+  agent: {
+    pid: number;
+    oomScoreAdj: number | null;
+    nice: number | null;
+    dumpable: number | null;
+    capSysNice: boolean | null;
+    capSysResource: boolean | null;
+  };
+  pidfd: boolean | null;
+  envPrefix: string;
+  /** The variables read, as found in the environment (undefined when absent). */
+  env: Record<string, string | undefined>;
+  childDefaults: ChildDefaults | null;
+}

@@ -1,0 +1,88 @@
+// Module entry: one AddonState per Node environment (context-aware: workers and several
+// environments at once each get their own), and the functions the TypeScript side calls.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "addon_state.h"
+#include "child_watch.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+Napi::Value Spawn(const Napi::CallbackInfo &info);
+
+AddonState *GetState(Napi::Env env) { return env.GetInstanceData<AddonState>(); }
+
+static Napi::Value SelfInfo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  AddonState *state = GetState(env);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("dumpable", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
+  bool pidfd = false;
+  if (!state->pidfdDisabled) {
+    int fd = int(syscall(SYS_pidfd_open, getpid(), 0));
+    if (fd >= 0) {
+      pidfd = true;
+      close(fd);
+    }
+  }
+  out.Set("pidfd", pidfd);
+  return out;
+}
+
+// The agent's own oom_score_adj. A non-dumpable agent cannot open its /proc/self files, so
+// dumpable is raised around the write (this is the agent's own address space) and restored.
+static Napi::Value SetOwnOomScoreAdj(const Napi::CallbackInfo &info) {
+  std::string text = std::to_string(info[0].As<Napi::Number>().Int32Value());
+  int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  if (dumpable != 1) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  int err = 0;
+  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err = errno;
+  } else {
+    if (write(fd, text.data(), text.size()) < 0) err = errno;
+    close(fd);
+  }
+  if (dumpable != 1) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+  return Napi::Number::New(info.Env(), err);
+}
+
+static Napi::Value SetPidfdDisabled(const Napi::CallbackInfo &info) {
+  GetState(info.Env())->pidfdDisabled = info[0].ToBoolean();
+  return info.Env().Undefined();
+}
+
+static void CloseEnvironment(AddonState *state) {
+  // Stop watching every child (the loop must close with no handle of ours open); the children
+  // themselves run on, as Node leaves its own children running when an environment ends.
+  while (!state->liveChildren.empty()) state->liveChildren.front()->Detach();
+  if (state->sigchld) {
+    uv_close(reinterpret_cast<uv_handle_t *>(state->sigchld), [](uv_handle_t *h) { delete reinterpret_cast<uv_signal_t *>(h); });
+    state->sigchld = nullptr;
+  }
+  if (state->devNull >= 0) close(state->devNull);
+  state->devNull = -1;
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto *state = new AddonState();
+  napi_get_uv_event_loop(env, &state->loop);
+  state->childWatchConstructor = Napi::Persistent(ChildWatch::Define(env));
+  env.SetInstanceData<AddonState>(state);
+  env.AddCleanupHook(CloseEnvironment, state);
+
+  exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
+  exports.Set("selfInfo", Napi::Function::New(env, SelfInfo, "selfInfo"));
+  exports.Set("setOwnOomScoreAdj", Napi::Function::New(env, SetOwnOomScoreAdj, "setOwnOomScoreAdj"));
+  exports.Set("setPidfdDisabled", Napi::Function::New(env, SetPidfdDisabled, "setPidfdDisabled"));
+  return exports;
+}
+
+NODE_API_MODULE(procguard, Init)

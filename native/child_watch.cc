@@ -1,0 +1,217 @@
+#include "child_watch.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int64_t MonotonicMicros() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+// waitid through syscall(): glibc's wrapper has no rusage argument.
+static int WaitidWithUsage(int idtype, int id, siginfo_t *info, int options, struct rusage *usage) {
+  for (;;) {
+    long r = syscall(SYS_waitid, idtype, id, info, options, usage);
+    if (r == 0) return 0;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+static void OnSigchld(uv_signal_t *handle, int) {
+  auto *state = static_cast<AddonState *>(handle->data);
+  // One SIGCHLD may stand for several exits, and other children of the process (Node's own)
+  // raise it too: try each of ours, without blocking.
+  for (auto it = state->fallbackChildren.begin(); it != state->fallbackChildren.end();) {
+    ChildWatch *watch = *it++;  // TryReap may remove it from the list
+    watch->TryReap();
+  }
+}
+
+static void UpdateFallbackRef(AddonState *state) {
+  if (!state->sigchld) return;
+  if (state->fallbackRefs > 0)
+    uv_ref(reinterpret_cast<uv_handle_t *>(state->sigchld));
+  else
+    uv_unref(reinterpret_cast<uv_handle_t *>(state->sigchld));
+}
+
+static void EnsureSigchldWatcher(AddonState *state) {
+  if (state->sigchld) return;
+  state->sigchld = new uv_signal_t;
+  uv_signal_init(state->loop, state->sigchld);
+  state->sigchld->data = state;
+  uv_signal_start(state->sigchld, OnSigchld, SIGCHLD);
+  UpdateFallbackRef(state);
+}
+
+Napi::Function ChildWatch::Define(Napi::Env env) {
+  return DefineClass(env, "ChildWatch",
+                     {InstanceMethod("kill", &ChildWatch::Kill), InstanceMethod("ref", &ChildWatch::Ref),
+                      InstanceMethod("unref", &ChildWatch::Unref)});
+}
+
+ChildWatch::ChildWatch(const Napi::CallbackInfo &info) : Napi::ObjectWrap<ChildWatch>(info) {}
+
+ChildWatch::~ChildWatch() {
+  StopWatching();
+  delete asyncContext_;
+}
+
+void ChildWatch::Start(AddonState *state, pid_t pid, int pidfd, Napi::Function onExit, int64_t startMicros) {
+  state_ = state;
+  pid_ = pid;
+  pidfd_ = pidfd;
+  startMicros_ = startMicros;
+  onExit_ = Napi::Persistent(onExit);
+  asyncContext_ = new Napi::AsyncContext(Env(), "PROCGUARD_CHILD");
+  // Alive while the child is: the exit callback must run even if JS drops the object.
+  Napi::ObjectWrap<ChildWatch>::Ref();
+  state_->liveChildren.push_back(this);
+
+  if (pidfd_ >= 0) {
+    poll_ = new uv_poll_t;
+    uv_poll_init(state_->loop, poll_, pidfd_);
+    poll_->data = this;
+    uv_poll_start(poll_, UV_READABLE, OnPidfdReadable);
+    return;
+  }
+  EnsureSigchldWatcher(state_);
+  state_->fallbackChildren.push_back(this);
+  inFallbackList_ = true;
+  state_->fallbackRefs++;
+  UpdateFallbackRef(state_);
+  // The child may have exited before the watcher saw its SIGCHLD.
+  TryReap();
+}
+
+void ChildWatch::OnPidfdReadable(uv_poll_t *handle, int, int) {
+  auto *self = static_cast<ChildWatch *>(handle->data);
+  siginfo_t info{};
+  struct rusage usage{};
+  // A pidfd is readable once its process has exited; WNOHANG guards against a spurious wakeup.
+  int r = WaitidWithUsage(P_PIDFD, self->pidfd_, &info, WEXITED | WNOHANG, &usage);
+  if (r == -EINVAL) r = WaitidWithUsage(P_PID, self->pid_, &info, WEXITED | WNOHANG, &usage);  // before 5.4
+  if (r == 0 && info.si_pid != 0) self->Exited(info, usage);
+}
+
+bool ChildWatch::TryReap() {
+  if (reaped_) return true;
+  siginfo_t info{};
+  struct rusage usage{};
+  int r = WaitidWithUsage(P_PID, pid_, &info, WEXITED | WNOHANG, &usage);
+  if (r != 0 || info.si_pid == 0) return false;
+  Exited(info, usage);
+  return true;
+}
+
+void ChildWatch::StopWatching() {
+  if (state_ && !reapedOrDetached_) {
+    reapedOrDetached_ = true;
+    state_->liveChildren.remove(this);
+  }
+  if (poll_) {
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
+    poll_ = nullptr;
+  }
+  if (pidfd_ >= 0) {
+    close(pidfd_);
+    pidfd_ = -1;
+  }
+  if (inFallbackList_) {
+    state_->fallbackChildren.remove(this);
+    inFallbackList_ = false;
+    if (refed_) state_->fallbackRefs--;
+    UpdateFallbackRef(state_);
+  }
+}
+
+void ChildWatch::Detach() {
+  StopWatching();
+  onExit_.Reset();
+}
+
+void ChildWatch::Exited(const siginfo_t &info, const struct rusage &usage) {
+  reaped_ = true;
+  int64_t wall = MonotonicMicros() - startMicros_;
+  StopWatching();
+
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  Napi::Object exit = Napi::Object::New(env);
+  bool signaled = info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
+  exit.Set("exitCode", signaled ? -1 : info.si_status);
+  exit.Set("signal", signaled ? info.si_status : 0);
+  Napi::Object ru = Napi::Object::New(env);
+  ru.Set("userCpuMicros", double(usage.ru_utime.tv_sec) * 1e6 + double(usage.ru_utime.tv_usec));
+  ru.Set("systemCpuMicros", double(usage.ru_stime.tv_sec) * 1e6 + double(usage.ru_stime.tv_usec));
+  ru.Set("maxRssBytes", double(usage.ru_maxrss) * 1024);  // the kernel counts in KiB
+  ru.Set("minorPageFaults", double(usage.ru_minflt));
+  ru.Set("majorPageFaults", double(usage.ru_majflt));
+  ru.Set("voluntaryContextSwitches", double(usage.ru_nvcsw));
+  ru.Set("involuntaryContextSwitches", double(usage.ru_nivcsw));
+  exit.Set("rusage", ru);
+  exit.Set("wallMicros", double(wall));
+
+  Napi::FunctionReference onExit = std::move(onExit_);
+  // Let JS collect the object once it lets go of it; a reaped child needs no keeping alive.
+  Napi::ObjectWrap<ChildWatch>::Unref();
+  if (onExit.IsEmpty()) return;
+  try {
+    // MakeCallback, so process.nextTick and promise jobs queued by 'exit' listeners run.
+    onExit.MakeCallback(Value(), {exit}, *asyncContext_);
+  } catch (const Napi::Error &e) {
+    // An exception thrown by a listener is the process's uncaught exception, as in Node.
+    napi_fatal_exception(env, e.Value());
+  }
+}
+
+Napi::Value ChildWatch::Kill(const Napi::CallbackInfo &info) {
+  int sig = info[0].As<Napi::Number>().Int32Value();
+  if (reaped_) return Napi::Number::New(Env(), -ESRCH);
+  long r;
+  if (pidfd_ >= 0)
+    r = syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0);
+  else
+    // Safe by pid: we are the only reaper of this child and have not reaped it, so the pid
+    // cannot have been recycled.
+    r = kill(pid_, sig);
+  return Napi::Number::New(Env(), r == 0 ? 0 : -errno);
+}
+
+Napi::Value ChildWatch::Ref(const Napi::CallbackInfo &) {
+  if (!refed_ && !reaped_) {
+    refed_ = true;
+    if (poll_) uv_ref(reinterpret_cast<uv_handle_t *>(poll_));
+    if (inFallbackList_) {
+      state_->fallbackRefs++;
+      UpdateFallbackRef(state_);
+    }
+  }
+  return Env().Undefined();
+}
+
+Napi::Value ChildWatch::Unref(const Napi::CallbackInfo &) {
+  if (refed_ && !reaped_) {
+    refed_ = false;
+    if (poll_) uv_unref(reinterpret_cast<uv_handle_t *>(poll_));
+    if (inFallbackList_) {
+      state_->fallbackRefs--;
+      UpdateFallbackRef(state_);
+    }
+  }
+  return Env().Undefined();
+}

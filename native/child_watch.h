@@ -1,0 +1,50 @@
+// Watching one child until it exits: a pidfd on the libuv loop, reaped with waitid so the
+// child's rusage comes with it. No thread per child, no SIGCHLD handler, never waitpid(-1).
+#ifndef PROCGUARD_CHILD_WATCH_H
+#define PROCGUARD_CHILD_WATCH_H
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+
+#include "addon_state.h"
+
+class ChildWatch : public Napi::ObjectWrap<ChildWatch> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit ChildWatch(const Napi::CallbackInfo &info);
+  ~ChildWatch() override;
+
+  // Takes ownership of pidfd (-1 when the kernel gives none) and starts watching.
+  void Start(AddonState *state, pid_t pid, int pidfd, Napi::Function onExit, int64_t startMicros);
+  // Fallback watcher: tries to reap without blocking; true when the child was reaped.
+  bool TryReap();
+  // The environment is going away: stop watching without calling back.
+  void Detach();
+
+ private:
+  Napi::Value Kill(const Napi::CallbackInfo &info);
+  Napi::Value Ref(const Napi::CallbackInfo &info);
+  Napi::Value Unref(const Napi::CallbackInfo &info);
+
+  static void OnPidfdReadable(uv_poll_t *handle, int status, int events);
+  void Exited(const siginfo_t &info, const struct rusage &usage);
+  void StopWatching();
+
+  AddonState *state_ = nullptr;
+  pid_t pid_ = 0;
+  int pidfd_ = -1;
+  uv_poll_t *poll_ = nullptr;
+  bool reaped_ = false;
+  bool refed_ = true;
+  bool inFallbackList_ = false;
+  bool reapedOrDetached_ = false;
+  int64_t startMicros_ = 0;
+  Napi::FunctionReference onExit_;
+  Napi::AsyncContext *asyncContext_ = nullptr;
+};
+
+int64_t MonotonicMicros();
+
+#endif
