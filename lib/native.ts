@@ -80,7 +80,7 @@ export interface NativeSpawnResult {
   failedStep?: NativeStep;
   /** Priority steps that failed without being fatal. */
   warnings: { step: 'setpriority' | 'oom_score_adj'; errno: number }[];
-  /** Parent-side fd per stdio index for 'pipe' entries; -1 elsewhere. */
+  /** Parent-side fd per stdio index for pipe entries; -1 elsewhere (also after a failed exec; empty when no child was made). */
   pipes: number[];
   /** Present when a child is running. */
   child?: NativeChild;

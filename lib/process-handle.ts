@@ -74,9 +74,8 @@ export class GuardedProcessHandle {
       onExit: (exit) => this.exited(exit),
     });
     this.outcome = result;
-    if (result.errno !== 0) return -result.errno;
-
-    // Our end of each socketpair becomes the Pipe handle Node created for that entry.
+    // Our end of each socketpair becomes the Pipe handle Node created for that entry. As with
+    // libuv, this happens for a failed exec too: Node then reads EOF and closes them.
     options.stdio.forEach((entry, i) => {
       const fd = result.pipes[i];
       if (fd >= 0 && entry.handle) {
@@ -84,6 +83,7 @@ export class GuardedProcessHandle {
         if (err) throw new Error(`procguard: cannot open the stdio pipe for fd ${i} (${err})`);
       }
     });
+    if (result.errno !== 0) return -result.errno;
     this.child = result.child;
     this.pid = result.pid;
     return 0;

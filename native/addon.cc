@@ -67,6 +67,10 @@ static void CloseEnvironment(AddonState *state) {
     uv_close(reinterpret_cast<uv_handle_t *>(state->sigchld), [](uv_handle_t *h) { delete reinterpret_cast<uv_signal_t *>(h); });
     state->sigchld = nullptr;
   }
+  if (state->reapSoon) {
+    uv_close(reinterpret_cast<uv_handle_t *>(state->reapSoon), [](uv_handle_t *h) { delete reinterpret_cast<uv_timer_t *>(h); });
+    state->reapSoon = nullptr;
+  }
   if (state->devNull >= 0) close(state->devNull);
   state->devNull = -1;
 }

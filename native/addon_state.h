@@ -24,6 +24,7 @@ struct AddonState {
   // Every child still watched, so a closing environment can stop watching them all.
   std::list<ChildWatch *> liveChildren;
   int fallbackRefs = 0;
+  uv_timer_t *reapSoon = nullptr;  // one look from the loop right after a fallback spawn
 };
 
 AddonState *GetState(Napi::Env env);

@@ -30,8 +30,9 @@ static int WaitidWithUsage(int idtype, int id, siginfo_t *info, int options, str
   }
 }
 
-static void OnSigchld(uv_signal_t *handle, int) {
-  auto *state = static_cast<AddonState *>(handle->data);
+static AddonState *state_of(uv_timer_t *timer) { return static_cast<AddonState *>(timer->data); }
+
+static void OnSigchld(AddonState *state, int) {
   // One SIGCHLD may stand for several exits, and other children of the process (Node's own)
   // raise it too: try each of ours, without blocking.
   for (auto it = state->fallbackChildren.begin(); it != state->fallbackChildren.end();) {
@@ -48,12 +49,12 @@ static void UpdateFallbackRef(AddonState *state) {
     uv_unref(reinterpret_cast<uv_handle_t *>(state->sigchld));
 }
 
-static void EnsureSigchldWatcher(AddonState *state) {
+void EnsureSigchldWatcher(AddonState *state) {
   if (state->sigchld) return;
   state->sigchld = new uv_signal_t;
   uv_signal_init(state->loop, state->sigchld);
   state->sigchld->data = state;
-  uv_signal_start(state->sigchld, OnSigchld, SIGCHLD);
+  uv_signal_start(state->sigchld, [](uv_signal_t *h, int sig) { OnSigchld(static_cast<AddonState *>(h->data), sig); }, SIGCHLD);
   UpdateFallbackRef(state);
 }
 
@@ -93,8 +94,14 @@ void ChildWatch::Start(AddonState *state, pid_t pid, int pidfd, Napi::Function o
   inFallbackList_ = true;
   state_->fallbackRefs++;
   UpdateFallbackRef(state_);
-  // The child may have exited before the watcher saw its SIGCHLD.
-  TryReap();
+  // The child may have exited before the watcher was there to see its SIGCHLD: look once more
+  // from the loop (never from here: 'exit' must not be emitted inside spawn()).
+  if (!state_->reapSoon) {
+    state_->reapSoon = new uv_timer_t;
+    uv_timer_init(state_->loop, state_->reapSoon);
+    state_->reapSoon->data = state_;
+  }
+  uv_timer_start(state_->reapSoon, [](uv_timer_t *t) { OnSigchld(state_of(t), SIGCHLD); }, 0, 0);
 }
 
 void ChildWatch::OnPidfdReadable(uv_poll_t *handle, int, int) {

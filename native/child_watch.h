@@ -46,5 +46,7 @@ class ChildWatch : public Napi::ObjectWrap<ChildWatch> {
 };
 
 int64_t MonotonicMicros();
+// Starts the SIGCHLD-based fallback watcher; called before clone when no pidfd will come.
+void EnsureSigchldWatcher(AddonState *state);
 
 #endif

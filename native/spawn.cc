@@ -136,6 +136,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Object result = Napi::Object::New(env);
   Napi::Array warnings = Napi::Array::New(env);
   result.Set("warnings", warnings);
+  result.Set("pipes", Napi::Array::New(env));
   result.Set("pid", 0);
   result.Set("ownAddressSpace", false);
 
@@ -196,6 +197,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
 
   int flags = SIGCHLD | (ownAddressSpace ? 0 : (CLONE_VM | CLONE_VFORK));
   bool wantPidfd = !state->pidfdDisabled && !state->clonePidfdRefused;
+  // Without pidfds the exit is seen through SIGCHLD: watch for it before the child exists.
+  if (state->pidfdDisabled || (state->clonePidfdRefused && state->pidfdOpenMissing)) EnsureSigchldWatcher(state);
   int pidfd = -1;
   int64_t start = MonotonicMicros();
 
@@ -243,13 +246,17 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   }
   close(reportPipe[0]);
 
+  Napi::Array pipes = Napi::Array::New(env, parentEnds.size());
+  for (uint32_t i = 0; i < parentEnds.size(); i++) pipes.Set(i, parentEnds[i]);
+  result.Set("pipes", pipes);
+
   if (fatalStep != 0) {
-    // The child has exited (127) without running the command: reap exactly it, now.
+    // The child has exited (127) without running the command: reap exactly it, now. Our pipe
+    // ends go back all the same: as with libuv, the streams of a failed spawn exist and end.
     siginfo_t si;
     while (waitid(P_PID, pid, &si, WEXITED) != 0 && errno == EINTR) {
     }
     if (pidfd >= 0) close(pidfd);
-    CloseAll(parentEnds);
     result.Set("errno", fatalErrno);
     result.Set("failedStep", StepName(fatalStep));
     return result;
@@ -263,11 +270,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Object watchObject = state->childWatchConstructor.New({});
   ChildWatch::Unwrap(watchObject)->Start(state, pid, pidfd, onExit, start);
 
-  Napi::Array pipes = Napi::Array::New(env, parentEnds.size());
-  for (uint32_t i = 0; i < parentEnds.size(); i++) pipes.Set(i, parentEnds[i]);
   result.Set("pid", pid);
   result.Set("errno", 0);
-  result.Set("pipes", pipes);
   result.Set("child", watchObject);
   return result;
 }
