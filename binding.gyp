@@ -6,6 +6,7 @@
         ["OS=='linux'", {
           "sources": [
             "native/addon.cc",
+            "native/launch.cc",
             "native/spawn.cc",
             "native/child_watch.cc",
             "native/child.c"

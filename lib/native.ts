@@ -1,6 +1,6 @@
 // The contract with the C++ addon in native/, and its lazy loading.
 // The addon only applies numbers; every decision is made in TypeScript.
-import * as path from 'node:path';
+import { packageRoot } from './package-root';
 
 /** One entry of the child's fd table, by child fd number. */
 export type NativeStdio =
@@ -116,7 +116,7 @@ export function loadNative(): { binding: NativeBinding | null; error?: string } 
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const build = require('node-gyp-build') as (dir: string) => NativeBinding;
-    loaded = { binding: build(path.join(__dirname, '..', '..')) };
+    loaded = { binding: build(packageRoot()) };
   } catch (err) {
     loaded = { binding: null, error: (err as Error).message.split('\n')[0] };
   }

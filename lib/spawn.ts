@@ -170,11 +170,13 @@ function refuseIpc(stdio: unknown): void {
   }
 }
 
-function abortError(reason: unknown): Error {
-  const err = new Error('The operation was aborted', { cause: reason });
-  err.name = 'AbortError';
-  (err as Error & { code: string }).code = 'ABORT_ERR';
-  return err;
+/** Node's AbortError: same class name, name, code and message. */
+class AbortError extends Error {
+  code = 'ABORT_ERR';
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AbortError';
+  }
 }
 
 /** What the child was given, and a warning line per priority step the kernel refused. */
@@ -282,7 +284,7 @@ export function attachTimeoutAndAbort(child: ChildProcess, timeout: number | und
   if (signal) {
     const onAbort = () => {
       try {
-        if (child.kill(killSignal)) child.emit('error', abortError(signal.reason));
+        if (child.kill(killSignal)) child.emit('error', new AbortError(undefined, { cause: signal.reason }));
       } catch (err) {
         child.emit('error', err);
       }

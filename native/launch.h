@@ -1,0 +1,59 @@
+// Launching a child: the parent side shared by the async and the sync spawn. Everything the
+// child needs is allocated and laid out here, the child is cloned, and its report is read.
+// See child.c for the child side.
+#ifndef PROCGUARD_LAUNCH_H
+#define PROCGUARD_LAUNCH_H
+
+#include <napi.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "addon_state.h"
+#include "child.h"
+
+// A request from JS, owning every string the plan points into.
+class LaunchRequest {
+ public:
+  explicit LaunchRequest(Napi::Object request);
+  LaunchRequest(const LaunchRequest &) = delete;
+
+  std::string file;
+  struct pg_child_plan plan = {};
+  // Per stdio index: 'pipe', 'fd' (with stdioFd) or 'ignore'.
+  std::vector<std::string> stdioKinds;
+  std::vector<int> stdioFds;
+
+ private:
+  std::vector<std::string> argvStrings_, envStrings_, candidateStrings_;
+  std::vector<char *> argv_, envp_, candidates_, shellArgv_;
+  std::string cwd_;
+};
+
+struct LaunchWarning {
+  int step;
+  int err;
+};
+
+struct Launched {
+  pid_t pid = 0;
+  int pidfd = -1;            // -1: the kernel gave none
+  int err = 0;               // 0, or the errno that made the spawn fail (no child is left)
+  const char *failedStep = nullptr;
+  std::vector<LaunchWarning> warnings;
+  std::vector<int> pipes;    // our end per stdio index ('pipe' entries), -1 elsewhere
+  bool ownAddressSpace = false;
+  int64_t startMicros = 0;   // CLOCK_MONOTONIC at clone
+};
+
+// Clones the child and runs it up to exec (or its failure). On failure after the clone, the
+// child is already reaped and `pipes` still holds our ends, as libuv does.
+Launched Launch(AddonState *state, LaunchRequest &request);
+
+// The part of the JS result both spawns share: pid, errno, failedStep, warnings, pipes,
+// ownAddressSpace.
+Napi::Object DescribeLaunch(Napi::Env env, const Launched &launched);
+
+#endif
