@@ -8,6 +8,7 @@
             "native/addon.cc",
             "native/launch.cc",
             "native/spawn.cc",
+            "native/spawn_sync.cc",
             "native/child_watch.cc",
             "native/child.c"
           ]

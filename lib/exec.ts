@@ -18,7 +18,7 @@ export function validateMaxBuffer(maxBuffer: unknown): void {
 }
 
 /** Node's normalizeExecArgs(): a shell command becomes execFile(command, { shell }). */
-function normalizeExecArgs(command: unknown, options: unknown, callback: unknown) {
+export function normalizeExecArgs(command: unknown, options: unknown, callback: unknown) {
   if (typeof command !== 'string') throw invalidArgType('command', 'of type string', command);
   if (command.includes('\u0000')) throw invalidArgValue('command', command, 'must be a string without null bytes');
   if (typeof options === 'function') {
@@ -30,7 +30,7 @@ function normalizeExecArgs(command: unknown, options: unknown, callback: unknown
   return { file: command, options: opts, callback };
 }
 
-function normalizeExecFileArgs(file: unknown, args: unknown, options: unknown, callback: unknown) {
+export function normalizeExecFileArgs(file: unknown, args: unknown, options: unknown, callback: unknown) {
   if (Array.isArray(args)) args = args.slice();
   else if (args != null && typeof args === 'object') {
     callback = options;

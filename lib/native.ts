@@ -60,6 +60,8 @@ export interface NativeChild {
 }
 
 export type NativeStep =
+  | 'socketpair'
+  | 'pipe'
   | 'clone'
   | 'sigaction'
   | 'setsid'
@@ -95,8 +97,28 @@ export interface NativeSelfInfo {
   pidfd: boolean;
 }
 
+/** A sync spawn: the same request without onExit, plus the pump's settings. */
+export interface NativeSpawnSyncRequest extends Omit<NativeSpawnRequest, 'onExit' | 'stdio'> {
+  /** 'pipe' entries say which way data flows and may carry input for the child. */
+  stdio: (NativeStdio & { childReads?: boolean; childWrites?: boolean; input?: unknown })[];
+  /** Milliseconds; 0: none. */
+  timeout: number;
+  /** Bytes of output in all, Infinity for no limit. */
+  maxBuffer: number;
+  killSignal: number;
+}
+
+export interface NativeSpawnSyncResult extends NativeSpawnResult, Partial<Omit<NativeExit, 'rusage'>> {
+  rusage?: NativeRusage;
+  /** Per stdio index: what the child wrote to a pipe, else null. Absent when the spawn failed. */
+  output?: (Buffer | null)[];
+  /** 0, or ETIMEDOUT / ENOBUFS / a pipe's errno (positive), as Node's SyncProcessRunner reports. */
+  error?: number;
+}
+
 export interface NativeBinding {
   spawn(request: NativeSpawnRequest): NativeSpawnResult;
+  spawnSync(request: NativeSpawnSyncRequest): NativeSpawnSyncResult;
   selfInfo(): NativeSelfInfo;
   /** Writes the agent's own /proc/self/oom_score_adj; returns 0 or a positive errno. */
   setOwnOomScoreAdj(value: number): number;

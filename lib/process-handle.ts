@@ -37,6 +37,11 @@ export interface NodeSpawnOptions {
 const signalNames: Record<number, string> = {};
 for (const [name, num] of Object.entries(osConstants.signals)) signalNames[num as number] = name;
 
+/** 9 -> 'SIGKILL'. */
+export function signalName(signal: number): string {
+  return signalNames[signal] ?? '';
+}
+
 const DEFAULT_SEARCH_PATH = '/usr/bin:/bin'; // what libuv and execvp use when PATH is unset
 
 export class GuardedProcessHandle {
@@ -93,8 +98,7 @@ export class GuardedProcessHandle {
     this.child = undefined;
     this.beforeExit?.(exit);
     // libuv reports a signal death as status 0 plus the signal's name.
-    const signalName = exit.signal ? signalNames[exit.signal] ?? '' : '';
-    this.onexit?.(exit.signal ? 0 : exit.exitCode, signalName);
+    this.onexit?.(exit.signal ? 0 : exit.exitCode, exit.signal ? signalName(exit.signal) : '');
   }
 
   kill(signal: number): number {
@@ -142,8 +146,8 @@ function toNativeStdio(entry: NodeStdioEntry, i: number): NativeStdio {
   }
 }
 
-function searchPathOf(envPairs: string[]): string {
-  // The child's own PATH decides where the command is looked up, as libuv does.
+/** The PATH the command is looked up in: the child's own, as libuv does. */
+export function searchPathOf(envPairs: string[]): string {
   for (const pair of envPairs) if (pair.startsWith('PATH=')) return pair.slice(5);
   return DEFAULT_SEARCH_PATH;
 }

@@ -180,7 +180,7 @@ class AbortError extends Error {
 }
 
 /** What the child was given, and a warning line per priority step the kernel refused. */
-function appliedPriority(plan: PriorityPlan, outcome: NativeSpawnResult | undefined, command: string): AppliedPriority {
+export function appliedPriority(plan: PriorityPlan, outcome: Pick<NativeSpawnResult, 'warnings' | 'failedStep' | 'errno'> | undefined, command: string): AppliedPriority {
   const applied: AppliedPriority = {
     oomScoreAdj: plan.oomScoreAdj ?? null,
     nice: plan.nice ?? null,
@@ -249,6 +249,11 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   return child;
 }
 
+/** The sentence added to a spawn error when strict stopped the command. */
+export function strictFailureNote(priority: AppliedPriority): string {
+  return ` (strict: ${priority.warnings.join('; ')}; the command did not run)`;
+}
+
 /** Under strict, the 'error' Node emits says which priority step stopped the command. */
 function explainStrictFailure(child: GuardedChildProcess, outcome: NativeSpawnResult): void {
   const emit = child.emit;
@@ -256,7 +261,7 @@ function explainStrictFailure(child: GuardedChildProcess, outcome: NativeSpawnRe
     if (event === 'error' && rest[0] instanceof Error) {
       child.emit = emit;
       const err = rest[0] as Error & { step?: string; priority?: AppliedPriority };
-      err.message += ` (strict: ${child.priority.warnings.join('; ')}; the command did not run)`;
+      err.message += strictFailureNote(child.priority);
       err.step = outcome.failedStep;
       err.priority = child.priority;
     }

@@ -16,6 +16,7 @@
 #endif
 
 Napi::Value Spawn(const Napi::CallbackInfo &info);
+Napi::Value SpawnSync(const Napi::CallbackInfo &info);
 
 AddonState *GetState(Napi::Env env) { return env.GetInstanceData<AddonState>(); }
 
@@ -83,6 +84,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.AddCleanupHook(CloseEnvironment, state);
 
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
+  exports.Set("spawnSync", Napi::Function::New(env, SpawnSync, "spawnSync"));
   exports.Set("selfInfo", Napi::Function::New(env, SelfInfo, "selfInfo"));
   exports.Set("setOwnOomScoreAdj", Napi::Function::New(env, SetOwnOomScoreAdj, "setOwnOomScoreAdj"));
   exports.Set("setPidfdDisabled", Napi::Function::New(env, SetPidfdDisabled, "setPidfdDisabled"));

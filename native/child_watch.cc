@@ -58,6 +58,23 @@ void EnsureSigchldWatcher(AddonState *state) {
   UpdateFallbackRef(state);
 }
 
+void DescribeExit(Napi::Object target, const siginfo_t &info, const struct rusage &usage, int64_t wallMicros) {
+  Napi::Env env = target.Env();
+  bool signaled = info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
+  target.Set("exitCode", signaled ? -1 : info.si_status);
+  target.Set("signal", signaled ? info.si_status : 0);
+  Napi::Object ru = Napi::Object::New(env);
+  ru.Set("userCpuMicros", double(usage.ru_utime.tv_sec) * 1e6 + double(usage.ru_utime.tv_usec));
+  ru.Set("systemCpuMicros", double(usage.ru_stime.tv_sec) * 1e6 + double(usage.ru_stime.tv_usec));
+  ru.Set("maxRssBytes", double(usage.ru_maxrss) * 1024);  // the kernel counts in KiB
+  ru.Set("minorPageFaults", double(usage.ru_minflt));
+  ru.Set("majorPageFaults", double(usage.ru_majflt));
+  ru.Set("voluntaryContextSwitches", double(usage.ru_nvcsw));
+  ru.Set("involuntaryContextSwitches", double(usage.ru_nivcsw));
+  target.Set("rusage", ru);
+  target.Set("wallMicros", double(wallMicros));
+}
+
 Napi::Function ChildWatch::Define(Napi::Env env) {
   return DefineClass(env, "ChildWatch",
                      {InstanceMethod("kill", &ChildWatch::Kill), InstanceMethod("ref", &ChildWatch::Ref),
@@ -159,19 +176,7 @@ void ChildWatch::Exited(const siginfo_t &info, const struct rusage &usage) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   Napi::Object exit = Napi::Object::New(env);
-  bool signaled = info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
-  exit.Set("exitCode", signaled ? -1 : info.si_status);
-  exit.Set("signal", signaled ? info.si_status : 0);
-  Napi::Object ru = Napi::Object::New(env);
-  ru.Set("userCpuMicros", double(usage.ru_utime.tv_sec) * 1e6 + double(usage.ru_utime.tv_usec));
-  ru.Set("systemCpuMicros", double(usage.ru_stime.tv_sec) * 1e6 + double(usage.ru_stime.tv_usec));
-  ru.Set("maxRssBytes", double(usage.ru_maxrss) * 1024);  // the kernel counts in KiB
-  ru.Set("minorPageFaults", double(usage.ru_minflt));
-  ru.Set("majorPageFaults", double(usage.ru_majflt));
-  ru.Set("voluntaryContextSwitches", double(usage.ru_nvcsw));
-  ru.Set("involuntaryContextSwitches", double(usage.ru_nivcsw));
-  exit.Set("rusage", ru);
-  exit.Set("wallMicros", double(wall));
+  DescribeExit(exit, info, usage, wall);
 
   Napi::FunctionReference onExit = std::move(onExit_);
   // Let JS collect the object once it lets go of it; a reaped child needs no keeping alive.

@@ -6,6 +6,9 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <cstdint>
 
 #include "addon_state.h"
@@ -46,6 +49,8 @@ class ChildWatch : public Napi::ObjectWrap<ChildWatch> {
 };
 
 int64_t MonotonicMicros();
+// Sets exitCode, signal, rusage and wallMicros of a reaped child on `target`.
+void DescribeExit(Napi::Object target, const siginfo_t &info, const struct rusage &usage, int64_t wallMicros);
 // Starts the SIGCHLD-based fallback watcher; called before clone when no pidfd will come.
 void EnsureSigchldWatcher(AddonState *state);
 

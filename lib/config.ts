@@ -1,0 +1,92 @@
+// Process-wide settings: whether management is on, the variables' prefix, the logger.
+import type { Config, Logger } from './types';
+import { invalidArgType, invalidArgValue } from './errors';
+import { defaultLogger, logger, setLogger } from './logger';
+import { loadNative } from './native';
+
+export const DEFAULT_ENV_PREFIX = 'CODER_PROC_';
+const ENV_PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+let enabledOverride: boolean | undefined;
+let envPrefix = DEFAULT_ENV_PREFIX;
+
+/**
+ * Changes the settings named in `options`; a key set to undefined goes back to its default
+ * (for `enabled`: following the environment). Unknown keys are ignored. Either every
+ * setting is valid and applied, or none is.
+ */
+export function configure(options: Config): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const { enabled, envPrefix: prefix, logger: nextLogger } = options;
+  if (enabled !== undefined && typeof enabled !== 'boolean') {
+    throw invalidArgType('options.enabled', 'of type boolean', enabled);
+  }
+  if (prefix !== undefined) {
+    if (typeof prefix !== 'string') throw invalidArgType('options.envPrefix', 'of type string', prefix);
+    if (!ENV_PREFIX_PATTERN.test(prefix)) {
+      throw invalidArgValue('options.envPrefix', prefix, 'must match /^[A-Za-z_][A-Za-z0-9_]*$/');
+    }
+  }
+  if (nextLogger !== undefined && !isLogger(nextLogger)) {
+    throw invalidArgType('options.logger', 'an object with info() and warn() methods', nextLogger);
+  }
+
+  if ('enabled' in options) enabledOverride = enabled;
+  if ('envPrefix' in options) envPrefix = prefix ?? DEFAULT_ENV_PREFIX;
+  if ('logger' in options) setLogger(nextLogger ?? defaultLogger);
+}
+
+function isLogger(value: unknown): value is Logger {
+  return typeof value === 'object' && value !== null &&
+    typeof (value as Logger).info === 'function' && typeof (value as Logger).warn === 'function';
+}
+
+export function currentConfig(): { enabled: boolean | undefined; envPrefix: string; logger: Logger } {
+  return { enabled: enabledOverride, envPrefix, logger: logger() };
+}
+
+/** The names of the variables read from the agent's environment, for the current prefix. */
+export function variableNames(): { prioMgmt: string; oomScore: string; niceScore: string } {
+  return { prioMgmt: `${envPrefix}PRIO_MGMT`, oomScore: `${envPrefix}OOM_SCORE`, niceScore: `${envPrefix}NICE_SCORE` };
+}
+
+/** Whether management was asked for (by configure() or the environment), before platform and addon are considered. */
+export function managementRequested(): { requested: boolean; reason: string } {
+  if (enabledOverride === false) return { requested: false, reason: 'configure({ enabled: false })' };
+  if (enabledOverride === true) return { requested: true, reason: 'configure({ enabled: true })' };
+  const name = variableNames().prioMgmt;
+  // Presence is what counts, as in Coder's agent: an empty value enables.
+  return process.env[name] !== undefined
+    ? { requested: true, reason: `${name} is set` }
+    : { requested: false, reason: `${name} is not set` };
+}
+
+/** Whether children get the default priorities, and why. */
+export function managementState(): { enabled: boolean; reason: string } {
+  if (process.platform !== 'linux') {
+    return { enabled: false, reason: `linux-only (platform is ${process.platform})` };
+  }
+  const { requested, reason } = managementRequested();
+  if (!requested) return { enabled: false, reason };
+  const native = loadNative();
+  if (!native.binding) {
+    return { enabled: false, reason: `${reason}, but the native addon did not load: ${native.error ?? 'unknown error'}` };
+  }
+  return { enabled: true, reason };
+}
+
+let startupLogged = false;
+
+/** Logs, once per process, whether management is on: call at first use (first spawn or status()). */
+export function logStartupOnce(): void {
+  if (startupLogged) return;
+  startupLogged = true;
+  const name = variableNames().prioMgmt;
+  const { enabled, reason } = managementState();
+  const fields = { [name]: process.env[name], os: process.platform, reason };
+  if (enabled) logger().info('process priority management enabled', fields);
+  else if (process.platform !== 'linux') logger().info('process priority management not enabled (linux-only)', fields);
+  else logger().info('process priority management not enabled', fields);
+}

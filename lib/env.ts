@@ -1,0 +1,59 @@
+// The guard's variables: read from the agent's environment, kept out of every child's.
+import { currentConfig } from './config';
+import { logger } from './logger';
+
+/** Whether `name` belongs to procguard (starts with the configured prefix) and so never reaches a child. */
+export function isGuardVariable(name: string): boolean {
+  return name.startsWith(currentConfig().envPrefix);
+}
+
+/**
+ * A copy of `env` without the guard's variables, so a nested agent in a child does not
+ * inherit this agent's settings. Other variables are kept as they are.
+ */
+export function stripGuardVariables(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const prefix = currentConfig().envPrefix;
+  const stripped: Record<string, string | undefined> = {};
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith(prefix)) stripped[name] = env[name];
+  }
+  return stripped;
+}
+
+export interface IntegerRange {
+  min: number;
+  max: number;
+}
+
+const INTEGER_PATTERN = /^\s*[+-]?\d+\s*$/;
+
+/** The last raw value seen per variable and what it parsed to; spawns re-read the env, not re-parse it. */
+const parsed = new Map<string, { raw: string; value: number | undefined }>();
+/** `name=value` pairs already warned about: one warning per distinct bad value. */
+const warned = new Set<string>();
+
+/**
+ * The integer in variable `name` of the agent's environment; undefined when the variable is
+ * absent, or when its value is not an integer within `range` (then one warning is logged
+ * for that value and the caller uses its default).
+ */
+export function readIntegerVariable(name: string, range: IntegerRange): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined) return undefined;
+  const cached = parsed.get(name);
+  if (cached && cached.raw === raw) return cached.value;
+
+  let value: number | undefined;
+  if (INTEGER_PATTERN.test(raw)) {
+    const number = Number(raw);
+    if (number >= range.min && number <= range.max) value = number === 0 ? 0 : number; // no -0
+  }
+  parsed.set(name, { raw, value });
+  if (value === undefined && !warned.has(`${name}=${raw}`)) {
+    warned.add(`${name}=${raw}`);
+    logger().warn(
+      `ignoring ${name}=${JSON.stringify(raw)}: must be an integer from ${range.min} to ${range.max}; using the default`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,176 @@
+// spawnSync(), execSync(), execFileSync(): Node's signatures, results and thrown errors, run
+// on procguard's clone engine (native/spawn_sync.cc pumps the pipes, timeout and maxBuffer).
+import type { SpawnSyncOptions, SpawnSyncReturns } from 'node:child_process';
+import { codedError, errnoException, invalidArgType, invalidArgValue } from './errors';
+import { loadNative } from './native';
+import type { NativeStdio } from './native';
+import { resolveChildPriority } from './priority';
+import { appliedPriority, killSignalOf, normalizeSpawnArguments, strictFailureNote, validateTimeout } from './spawn';
+import { searchPathOf, signalName } from './process-handle';
+import type { ResourceUsage } from './spawn';
+import { normalizeExecArgs, normalizeExecFileArgs, validateMaxBuffer } from './exec';
+import type { AppliedPriority, GuardOptions } from './types';
+import * as nodeChildProcess from 'node:child_process';
+
+const MAX_BUFFER = 1024 * 1024;
+
+export type GuardedSpawnSyncOptions = SpawnSyncOptions & GuardOptions;
+
+export interface GuardedSpawnSyncReturns<T> extends SpawnSyncReturns<T> {
+  priority: AppliedPriority;
+  resourceUsage?: ResourceUsage;
+}
+
+/** One stdio entry of a sync spawn, as the native pump takes it. */
+type SyncStdio = NativeStdio & { childReads?: boolean; childWrites?: boolean; input?: unknown };
+
+function isArrayBufferView(value: unknown): value is ArrayBufferView {
+  return ArrayBuffer.isView(value);
+}
+
+/** Node's getValidStdio(stdio, sync = true). */
+function syncStdio(stdio: unknown): SyncStdio[] {
+  let list: unknown[];
+  if (typeof stdio === 'string') {
+    switch (stdio) {
+      case 'ignore': list = ['ignore', 'ignore', 'ignore']; break;
+      case 'pipe': list = ['pipe', 'pipe', 'pipe']; break;
+      case 'overlapped': list = ['overlapped', 'overlapped', 'overlapped']; break;
+      case 'inherit': list = [0, 1, 2]; break;
+      default: throw invalidArgValue('stdio', stdio);
+    }
+  } else if (Array.isArray(stdio)) {
+    list = stdio.slice();
+  } else {
+    throw invalidArgValue('stdio', stdio);
+  }
+  while (list.length < 3) list.push(undefined);
+
+  return list.map((entry, i): SyncStdio => {
+    if (entry == null) entry = i < 3 ? 'pipe' : 'ignore';
+    const pipe = { kind: 'pipe' as const, childReads: i === 0, childWrites: i !== 0 };
+    if (entry === 'ignore') return { kind: 'ignore' };
+    if (entry === 'pipe' || entry === 'overlapped' || (typeof entry === 'number' && entry < 0)) return pipe;
+    if (entry === 'ipc') throw codedError(Error, 'ERR_IPC_SYNC_FORK', 'IPC cannot be used with synchronous forks');
+    if (entry === 'inherit') return { kind: 'fd', fd: i };
+    if (typeof entry === 'number') return { kind: 'fd', fd: entry };
+    const stream = entry as { fd?: unknown; _handle?: { fd?: unknown }; handle?: { fd?: unknown } };
+    if (typeof stream.fd === 'number') return { kind: 'fd', fd: stream.fd };
+    const handleFd = stream._handle?.fd ?? stream.handle?.fd;
+    if (typeof handleFd === 'number' && handleFd >= 0) return { kind: 'fd', fd: handleFd };
+    if (isArrayBufferView(entry) || typeof entry === 'string') return { ...pipe, input: entry };
+    throw invalidArgValue('stdio', entry);
+  });
+}
+
+function toBuffer(input: unknown, i: number, encoding: unknown): Buffer {
+  if (typeof input === 'string') {
+    return Buffer.from(input, Buffer.isEncoding(encoding as string) ? (encoding as BufferEncoding) : 'utf8');
+  }
+  if (isArrayBufferView(input)) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  throw invalidArgType(`options.stdio[${i}]`, 'of type string or an instance of Buffer, TypedArray, or DataView', input);
+}
+
+/** spawnSync(command, args?, options?) as in node:child_process, with procguard's options. */
+export function spawnSync(command: string, args?: readonly string[] | GuardedSpawnSyncOptions, options?: GuardedSpawnSyncOptions): GuardedSpawnSyncReturns<string | Buffer> {
+  const normalized = normalizeSpawnArguments(command, args, options);
+  const opts = { maxBuffer: MAX_BUFFER, ...normalized.options } as Record<string, unknown>;
+  validateTimeout(opts.timeout);
+  validateMaxBuffer(opts.maxBuffer);
+  const killSignal = killSignalOf(opts.killSignal);
+  const stdio = syncStdio(opts.stdio || 'pipe');
+  if (opts.input) stdio[0] = { ...stdio[0], input: opts.input };
+  stdio.forEach((entry, i) => {
+    if (entry.input != null) entry.input = toBuffer(entry.input, i, opts.encoding);
+  });
+
+  const { binding } = loadNative();
+  const plan = resolveChildPriority(opts as GuardOptions);
+  if (!binding) {
+    // Not Linux, or no addon: Node's own spawnSync, priority not applied.
+    const result = nodeChildProcess.spawnSync(command, args as string[], options as SpawnSyncOptions) as GuardedSpawnSyncReturns<string | Buffer>;
+    result.priority = { oomScoreAdj: null, nice: null, warnings: [] };
+    return result;
+  }
+
+  const native = binding.spawnSync({
+    file: normalized.file,
+    argv: normalized.args,
+    envp: normalized.envPairs,
+    searchPath: searchPathOf(normalized.envPairs),
+    cwd: normalized.cwd,
+    detached: normalized.detached,
+    uid: opts.uid as number | undefined,
+    gid: opts.gid as number | undefined,
+    stdio,
+    nice: plan.nice,
+    oomScoreAdj: plan.oomScoreAdj,
+    strict: plan.strict,
+    timeout: (opts.timeout as number | undefined) ?? 0,
+    maxBuffer: opts.maxBuffer as number,
+    killSignal: killSignal ?? 15,
+  });
+
+  const command_ = [normalized.file, ...normalized.args.slice(1)].join(' ');
+  const priority = appliedPriority(plan, native, command_);
+  const encoding = opts.encoding;
+  const decode = (b: Buffer | null): string | Buffer | null =>
+    b && encoding && encoding !== 'buffer' ? b.toString(encoding as BufferEncoding) : b;
+
+  const failed = native.errno !== 0;
+  const output = failed ? null : (native.output ?? []).map(decode);
+  const errno = failed ? native.errno : native.error ?? 0;
+  const result: Record<string, unknown> = {};
+  if (errno) {
+    const err = errnoException(errno, `spawnSync ${normalized.file}`);
+    err.path = normalized.file;
+    err.spawnargs = normalized.args.slice(1);
+    if (failed && plan.strict && (native.failedStep === 'setpriority' || native.failedStep === 'oom_score_adj')) {
+      err.message += strictFailureNote(priority);
+    }
+    result.error = err;
+  }
+  const signal = !failed && native.signal ? signalName(native.signal) : null;
+  result.status = failed || signal ? null : native.exitCode;
+  result.signal = signal;
+  result.output = output;
+  result.pid = native.pid;
+  result.stdout = output && output[1];
+  result.stderr = output && output[2];
+  // Not enumerable: the result's keys (and those execSync copies onto its error) stay Node's.
+  const extra = (name: string, value: unknown) =>
+    Object.defineProperty(result, name, { value, enumerable: false, writable: true, configurable: true });
+  extra('priority', priority);
+  if (!failed && native.rusage) extra('resourceUsage', { ...native.rusage, wallMicros: native.wallMicros ?? 0 });
+  return result as unknown as GuardedSpawnSyncReturns<string | Buffer>;
+}
+
+/** Node's checkExecSyncError(): the error execSync/execFileSync throw, or undefined. */
+function execSyncError(ret: Record<string, unknown>, args: string[] | undefined, cmd?: string): Error | undefined {
+  if (ret.error) return Object.assign(ret.error as Error, ret);
+  if (ret.status === 0) return undefined;
+  let message = `Command failed: ${cmd || (args ?? []).join(' ')}`;
+  const stderr = ret.stderr as Buffer | string | null;
+  if (stderr && stderr.length > 0) message += `\n${stderr.toString()}`;
+  return Object.assign(new Error(message), ret);
+}
+
+export function execFileSync(file: string, ...rest: unknown[]): string | Buffer {
+  const { args, options } = normalizeExecFileArgs(file, rest[0], rest[1], undefined);
+  const inheritStderr = !options.stdio;
+  const ret = spawnSync(file, args, options as GuardedSpawnSyncOptions);
+  if (inheritStderr && ret.stderr) process.stderr.write(ret.stderr);
+  const err = execSyncError(ret as unknown as Record<string, unknown>, [(options.argv0 as string) || file, ...args]);
+  if (err) throw err;
+  return ret.stdout;
+}
+
+export function execSync(command: string, options?: unknown): string | Buffer {
+  const normalized = normalizeExecArgs(command, options, null);
+  const inheritStderr = !normalized.options.stdio;
+  const ret = spawnSync(normalized.file, normalized.options as GuardedSpawnSyncOptions);
+  if (inheritStderr && ret.stderr) process.stderr.write(ret.stderr);
+  const err = execSyncError(ret as unknown as Record<string, unknown>, undefined, command);
+  if (err) throw err;
+  return ret.stdout;
+}

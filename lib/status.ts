@@ -1,0 +1,53 @@
+// The whole picture as data: what procguard would do to a child spawned now, and why.
+import type { Status } from './types';
+import { currentConfig, logStartupOnce, managementState, variableNames } from './config';
+import { loadNative } from './native';
+import { childDefaults } from './priority';
+import { readCapabilities, readOwnNice, readOwnOomScoreAdj } from './self';
+
+export function status(): Status {
+  logStartupOnce();
+  const { enabled, reason } = managementState();
+  const native = loadNative();
+  let selfInfo: { dumpable: number; pidfd: boolean } | null = null;
+  let nativeError = native.error;
+  if (native.binding) {
+    try {
+      selfInfo = native.binding.selfInfo();
+    } catch (err) {
+      nativeError = `selfInfo() failed: ${(err as Error).message}`;
+    }
+  }
+  const capabilities = readCapabilities();
+  const names = variableNames();
+  // Re-read every time: protectSelf() or the host may have changed them.
+  const oomScoreAdj = readOwnOomScoreAdj();
+  const nice = readOwnNice();
+
+  const result: Status = {
+    enabled,
+    reason,
+    platform: process.platform,
+    native: native.binding !== null,
+    agent: {
+      pid: process.pid,
+      oomScoreAdj,
+      nice,
+      dumpable: selfInfo ? selfInfo.dumpable : null,
+      capSysNice: capabilities ? capabilities.capSysNice : null,
+      capSysResource: capabilities ? capabilities.capSysResource : null,
+    },
+    pidfd: selfInfo ? selfInfo.pidfd : null,
+    envPrefix: currentConfig().envPrefix,
+    env: {
+      [names.prioMgmt]: process.env[names.prioMgmt],
+      [names.oomScore]: process.env[names.oomScore],
+      [names.niceScore]: process.env[names.niceScore],
+    },
+    childDefaults: process.platform === 'linux'
+      ? childDefaults({ oomScoreAdj: oomScoreAdj ?? 0, nice: nice ?? 0 })
+      : null,
+  };
+  if (nativeError !== undefined) result.nativeError = nativeError;
+  return result;
+}
