@@ -84,6 +84,7 @@ function describeRun(title: string, { outcome }: DemoRun): string[] {
   const lines = [`${title}:`];
   if (outcome.victim === 'agent') {
     lines.push(`  killed: the AGENT (pid ${agent.pid}, ${agent.signal}), ${seconds(outcome.timings.untilKillMs)} after its child started`);
+    if (child && outcome.kernelKills?.some((kill) => kill.pid === child.pid)) lines.push(`  and then its orphaned child too (pid ${child.pid})`);
   } else if (outcome.victim === 'child') {
     lines.push(`  killed: the CHILD (pid ${child?.pid}, ${child?.exit?.signal}), ${seconds(outcome.timings.untilKillMs)} after it started`);
     lines.push(`  the agent survived and saw its child exit with signal ${child?.exit?.signal}`);

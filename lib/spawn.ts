@@ -55,7 +55,9 @@ function validatedPath(value: unknown, name: string): string {
   else if (typeof value !== 'string') {
     throw invalidArgType(name, 'of type string or an instance of Buffer or URL', value);
   }
-  checkNoNullBytes(path, name);
+  if ((path as string).includes('\u0000')) {
+    throw invalidArgValue(name, path, 'must be a string, Uint8Array, or URL without null bytes');
+  }
   return path as string;
 }
 
@@ -72,7 +74,7 @@ export function normalizeSpawnArguments(file: unknown, args: unknown, options: u
   let argList: string[];
   if (Array.isArray(args)) argList = args.slice();
   else if (args == null) argList = [];
-  else if (typeof args !== 'object') throw invalidArgType('args', 'an instance of Array', args);
+  else if (typeof args !== 'object') throw invalidArgType('args', 'of type object', args);
   else {
     options = args;
     argList = [];

@@ -60,20 +60,50 @@ static Napi::Value SetPidfdDisabled(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-static void CloseEnvironment(AddonState *state) {
-  // Stop watching every child (the loop must close with no handle of ours open); the children
-  // themselves run on, as Node leaves its own children running when an environment ends.
+struct TeardownTracker {
+  napi_async_cleanup_hook_handle hook;
+  int pendingCloses = 0;
+};
+
+static void FinishTeardownIfDone(TeardownTracker *tracker) {
+  if (tracker->pendingCloses > 0) return;
+  napi_remove_async_cleanup_hook(tracker->hook);
+  delete tracker;
+}
+
+void CloseHandle(AddonState *state, uv_handle_t *handle) {
+  if (!state->teardown) {
+    uv_close(handle, [](uv_handle_t *h) { free(h); });
+    return;
+  }
+  TeardownTracker *tracker = state->teardown;
+  tracker->pendingCloses++;
+  handle->data = tracker;
+  uv_close(handle, [](uv_handle_t *h) {
+    auto *tracker = static_cast<TeardownTracker *>(h->data);
+    free(h);
+    tracker->pendingCloses--;
+    FinishTeardownIfDone(tracker);
+  });
+}
+
+// The environment is ending (a worker exits or is terminated): stop watching every child and
+// close our handles; the children themselves run on, as Node leaves its own children running.
+static void CloseEnvironment(napi_async_cleanup_hook_handle hook, void *arg) {
+  auto *state = static_cast<AddonState *>(arg);
+  state->teardown = new TeardownTracker{hook};
+  TeardownTracker *tracker = state->teardown;
+  tracker->pendingCloses++;  // held until everything below has been asked to close
   while (!state->liveChildren.empty()) state->liveChildren.front()->Detach();
-  if (state->sigchld) {
-    uv_close(reinterpret_cast<uv_handle_t *>(state->sigchld), [](uv_handle_t *h) { delete reinterpret_cast<uv_signal_t *>(h); });
-    state->sigchld = nullptr;
-  }
-  if (state->reapSoon) {
-    uv_close(reinterpret_cast<uv_handle_t *>(state->reapSoon), [](uv_handle_t *h) { delete reinterpret_cast<uv_timer_t *>(h); });
-    state->reapSoon = nullptr;
-  }
+  if (state->sigchld) CloseHandle(state, reinterpret_cast<uv_handle_t *>(state->sigchld));
+  state->sigchld = nullptr;
+  if (state->reapSoon) CloseHandle(state, reinterpret_cast<uv_handle_t *>(state->reapSoon));
+  state->reapSoon = nullptr;
   if (state->devNull >= 0) close(state->devNull);
   state->devNull = -1;
+  state->teardown = nullptr;  // the tracker now lives on in the handles being closed
+  tracker->pendingCloses--;
+  FinishTeardownIfDone(tracker);
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -81,7 +111,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_get_uv_event_loop(env, &state->loop);
   state->childWatchConstructor = Napi::Persistent(ChildWatch::Define(env));
   env.SetInstanceData<AddonState>(state);
-  env.AddCleanupHook(CloseEnvironment, state);
+  napi_add_async_cleanup_hook(env, CloseEnvironment, state, nullptr);
 
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
   exports.Set("spawnSync", Napi::Function::New(env, SpawnSync, "spawnSync"));

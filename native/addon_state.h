@@ -6,9 +6,11 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <cstdlib>
 #include <list>
 
 class ChildWatch;
+struct TeardownTracker;
 
 struct AddonState {
   uv_loop_t *loop = nullptr;
@@ -25,8 +27,19 @@ struct AddonState {
   std::list<ChildWatch *> liveChildren;
   int fallbackRefs = 0;
   uv_timer_t *reapSoon = nullptr;  // one look from the loop right after a fallback spawn
+  // Set while the environment is being torn down: closes are counted so that it waits for them.
+  TeardownTracker *teardown = nullptr;
 };
 
 AddonState *GetState(Napi::Env env);
+
+// libuv handles of the addon: allocated here, freed by CloseHandle once libuv is done with them.
+// At teardown the environment waits for those closes (an async cleanup hook), because the
+// addon may be unloaded right after it and a close callback must not outlive its code.
+template <typename T>
+T *NewHandle() {
+  return static_cast<T *>(calloc(1, sizeof(T)));
+}
+void CloseHandle(AddonState *state, uv_handle_t *handle);
 
 #endif

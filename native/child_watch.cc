@@ -51,7 +51,7 @@ static void UpdateFallbackRef(AddonState *state) {
 
 void EnsureSigchldWatcher(AddonState *state) {
   if (state->sigchld) return;
-  state->sigchld = new uv_signal_t;
+  state->sigchld = NewHandle<uv_signal_t>();
   uv_signal_init(state->loop, state->sigchld);
   state->sigchld->data = state;
   uv_signal_start(state->sigchld, [](uv_signal_t *h, int sig) { OnSigchld(static_cast<AddonState *>(h->data), sig); }, SIGCHLD);
@@ -100,7 +100,7 @@ void ChildWatch::Start(AddonState *state, pid_t pid, int pidfd, Napi::Function o
   state_->liveChildren.push_back(this);
 
   if (pidfd_ >= 0) {
-    poll_ = new uv_poll_t;
+    poll_ = NewHandle<uv_poll_t>();
     uv_poll_init(state_->loop, poll_, pidfd_);
     poll_->data = this;
     uv_poll_start(poll_, UV_READABLE, OnPidfdReadable);
@@ -114,7 +114,7 @@ void ChildWatch::Start(AddonState *state, pid_t pid, int pidfd, Napi::Function o
   // The child may have exited before the watcher was there to see its SIGCHLD: look once more
   // from the loop (never from here: 'exit' must not be emitted inside spawn()).
   if (!state_->reapSoon) {
-    state_->reapSoon = new uv_timer_t;
+    state_->reapSoon = NewHandle<uv_timer_t>();
     uv_timer_init(state_->loop, state_->reapSoon);
     state_->reapSoon->data = state_;
   }
@@ -148,7 +148,7 @@ void ChildWatch::StopWatching() {
   }
   if (poll_) {
     uv_poll_stop(poll_);
-    uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
+    CloseHandle(state_, reinterpret_cast<uv_handle_t *>(poll_));
     poll_ = nullptr;
   }
   if (pidfd_ >= 0) {
@@ -174,20 +174,21 @@ void ChildWatch::Exited(const siginfo_t &info, const struct rusage &usage) {
   StopWatching();
 
   Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  Napi::Object exit = Napi::Object::New(env);
-  DescribeExit(exit, info, usage, wall);
-
   Napi::FunctionReference onExit = std::move(onExit_);
   // Let JS collect the object once it lets go of it; a reaped child needs no keeping alive.
   Napi::ObjectWrap<ChildWatch>::Unref();
   if (onExit.IsEmpty()) return;
+  Napi::HandleScope scope(env);
   try {
+    Napi::Object exit = Napi::Object::New(env);
+    DescribeExit(exit, info, usage, wall);
     // MakeCallback, so process.nextTick and promise jobs queued by 'exit' listeners run.
     onExit.MakeCallback(Value(), {exit}, *asyncContext_);
   } catch (const Napi::Error &e) {
-    // An exception thrown by a listener is the process's uncaught exception, as in Node.
-    napi_fatal_exception(env, e.Value());
+    // A listener's exception is the process's uncaught exception, as in Node. A worker being
+    // terminated cannot run JS at all: then there is no exception to report.
+    Napi::Object err = e.Value();
+    if (!err.IsEmpty()) napi_fatal_exception(env, err);
   }
 }
 

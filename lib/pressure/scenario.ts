@@ -54,7 +54,7 @@ export interface MemoryScenarioOutcome {
   } | null;
   /** The cgroup's oom_kill counter before and after; null without a cgroup or when the kernel lacks it. */
   oomKillCount: { before: number; after: number } | null;
-  /** "Killed process" lines the kernel logged during the run; null when /dev/kmsg cannot be read. */
+  /** The kernel's "Killed process" lines for the agent and the child, in order; null when /dev/kmsg cannot be read. */
   kernelKills: KernelOomKill[] | null;
   timings: {
     /** From start until the agent held its memory. */
@@ -180,6 +180,7 @@ export async function runMemoryScenario(options: MemoryScenarioOptions): Promise
     const oomKillsAfter = cgroup?.readOomKillCount() ?? null;
     await reapLeftovers(cgroup, childStarted?.pid ?? null);
 
+    const agentPid = ready?.pid ?? agentProcess.pid ?? null;
     const agentKilled = exit.signal === 'SIGKILL' && !timedOut;
     const victim: Victim = agentKilled ? 'agent' : childExit?.signal === 'SIGKILL' ? 'child' : 'none';
     const killSeenAt = victim === 'agent' ? exitedAt : victim === 'child' ? childExitAt : null;
@@ -188,7 +189,7 @@ export async function runMemoryScenario(options: MemoryScenarioOptions): Promise
       cgroup: cgroup && { version: cgroup.version, dir: cgroup.dir, limitBytes: cgroup.limitBytes },
       victim,
       agent: {
-        pid: ready?.pid ?? agentProcess.pid ?? null,
+        pid: agentPid,
         oomScoreAdj: ready?.oomScoreAdj ?? null,
         nice: ready?.nice ?? null,
         heldBytes: ready?.heldBytes ?? null,
@@ -208,7 +209,8 @@ export async function runMemoryScenario(options: MemoryScenarioOptions): Promise
           }
         : null,
       oomKillCount: oomKillsBefore !== null && oomKillsAfter !== null ? { before: oomKillsBefore, after: oomKillsAfter } : null,
-      kernelKills: readOomKillsSince(logCursor),
+      // Other processes on a shared machine may be OOM-killed meanwhile: keep this run's.
+      kernelKills: readOomKillsSince(logCursor)?.filter((kill) => kill.pid === agentPid || kill.pid === childStarted?.pid) ?? null,
       timings: {
         agentReadyMs: readyAt === null ? null : readyAt - started,
         untilKillMs: readyAt !== null && killSeenAt !== null ? killSeenAt - readyAt : null,
