@@ -2,6 +2,7 @@
 // The procguard command: `procguard <subcommand> [arguments]`, one entry per subcommand in `subcommands`.
 import type { Status } from './types';
 import { status } from './status';
+import { demoCommand, demoUsage } from './demo';
 
 /** Where a subcommand writes; process.stdout/stderr unless a caller (a test) captures them. */
 export interface CliIo {
@@ -41,6 +42,7 @@ const statusCommand: Subcommand = {
 /** Subcommands by name. Add an entry to add a subcommand. */
 export const subcommands: Record<string, Subcommand> = {
   status: statusCommand,
+  demo: { ...demoUsage, run: (args, io) => demoCommand(args, io) },
 };
 
 export function usage(): string {

@@ -4,6 +4,8 @@ export { spawn } from './spawn';
 export type { GuardedChildProcess, GuardedSpawnOptions, ResourceUsage } from './spawn';
 export { exec, execFile } from './exec';
 export { spawnSync, execSync, execFileSync } from './spawn-sync';
+export { fork } from './fork';
+export type { GuardedForkOptions } from './fork';
 export type { GuardedSpawnSyncOptions, GuardedSpawnSyncReturns } from './spawn-sync';
 export { ChildProcess } from 'node:child_process';
 export { configure } from './config';

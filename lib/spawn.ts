@@ -42,13 +42,14 @@ export interface NormalizedSpawn {
   options: Record<string, unknown>;
 }
 
-function checkNoNullBytes(value: unknown, name: string): void {
+export function checkNoNullBytes(value: unknown, name: string): void {
   if (typeof value === 'string' && value.includes('\u0000')) {
     throw invalidArgValue(name, value, 'must be a string without null bytes');
   }
 }
 
-function validatedPath(value: unknown, name: string): string {
+/** Node's getValidatedPath(): a string, Buffer or file URL, without null bytes. */
+export function validatedPath(value: unknown, name: string): string {
   let path: unknown = value;
   if (value instanceof URL) path = fileURLToPath(value);
   else if (Buffer.isBuffer(value)) path = value.toString();
@@ -165,13 +166,6 @@ export function validateAbortSignal(signal: unknown, name: string): void {
   }
 }
 
-function refuseIpc(stdio: unknown): void {
-  if (Array.isArray(stdio) && stdio.includes('ipc')) {
-    throw codedError(Error, 'ERR_PROCGUARD_IPC_UNSUPPORTED',
-      "procguard: 'ipc' in options.stdio (and fork) is not supported yet; use node:child_process for IPC children");
-  }
-}
-
 /** Node's AbortError: same class name, name, code and message. */
 class AbortError extends Error {
   code = 'ABORT_ERR';
@@ -214,7 +208,6 @@ function resourceUsageOf(exit: NativeExit): ResourceUsage {
 export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): GuardedChildProcess {
   const { binding } = loadNative();
   const plan = resolveChildPriority(guard);
-  refuseIpc(normalized.options.stdio);
   const child = new ChildProcess() as GuardedChildProcess & { _handle: { onexit?: unknown } | null };
   if (!binding) {
     // Not Linux, or no addon: fall back to Node's own handle, priority not applied.

@@ -8,7 +8,7 @@ import { insidePressureVm } from './confinement';
 import { kernelLogCursor, KernelOomKill, readOomKillsSince } from './kernel-log';
 import { launchInCgroup } from './launcher';
 import { createMemoryCgroup, MemoryCgroup } from './memory-cgroup';
-import { pressureScript } from './package-root';
+import { pressureScript } from './scripts';
 import { AgentConfig, AgentEvent, forEachLine, parseEventLine, SpawnModuleName } from './protocol';
 
 export const MB = 2 ** 20;
@@ -157,6 +157,10 @@ export async function runMemoryScenario(options: MemoryScenarioOptions): Promise
     });
 
     let timedOut = false;
+    let exitedAt = 0;
+    agentProcess.on('exit', () => {
+      exitedAt = Date.now(); // the moment of death; 'close' may come later, when the orphaned child lets go of stderr
+    });
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       const timer = setTimeout(() => {
         timedOut = true;
@@ -172,7 +176,6 @@ export async function runMemoryScenario(options: MemoryScenarioOptions): Promise
         resolve({ code, signal });
       });
     });
-    const exitedAt = Date.now();
 
     const ready = events.find((e): e is Extract<AgentEvent, { event: 'agent-ready' }> => e.event === 'agent-ready');
     const childStarted = events.find((e): e is Extract<AgentEvent, { event: 'child-started' }> => e.event === 'child-started');

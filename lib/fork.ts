@@ -1,0 +1,63 @@
+// fork(): a Node child with an IPC channel, as node:child_process's. The channel itself is Node's
+// own (a Pipe handle procguard's engine connects), so send(), 'message', disconnect() and handle
+// passing behave exactly as in Node; the child has its oom_score_adj and nice before it runs.
+import type { ForkOptions } from 'node:child_process';
+import { codedError, invalidArgType, invalidArgValue } from './errors';
+import { checkNoNullBytes, spawn, validatedPath } from './spawn';
+import type { GuardedChildProcess } from './spawn';
+import type { GuardOptions } from './types';
+
+export type GuardedForkOptions = ForkOptions & GuardOptions;
+
+/** Node's stdioStringToArray(). */
+function stdioWithChannel(stdio: string): unknown[] {
+  switch (stdio) {
+    case 'ignore':
+    case 'overlapped':
+    case 'pipe':
+      return [stdio, stdio, stdio, 'ipc'];
+    case 'inherit':
+      return [0, 1, 2, 'ipc'];
+    default:
+      throw invalidArgValue('stdio', stdio);
+  }
+}
+
+export function fork(modulePath: string | URL, args?: readonly string[] | GuardedForkOptions, options?: GuardedForkOptions): GuardedChildProcess {
+  const module = validatedPath(modulePath, 'modulePath');
+  let argList: string[];
+  if (args == null) argList = [];
+  else if (typeof args === 'object' && !Array.isArray(args)) {
+    options = args as GuardedForkOptions;
+    argList = [];
+  } else if (!Array.isArray(args)) {
+    throw invalidArgType('args', 'an instance of Array', args);
+  } else {
+    argList = args.slice();
+  }
+  if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const opts: Record<string, unknown> = { ...options, shell: false };
+  opts.execPath = opts.execPath || process.execPath;
+  checkNoNullBytes(opts.execPath, 'options.execPath');
+
+  let execArgv = (opts.execArgv as string[] | undefined) || process.execArgv;
+  execArgv.forEach((arg, i) => checkNoNullBytes(arg, `options.execArgv[${i}]`));
+  const evalSource = (process as unknown as { _eval?: string })._eval;
+  if (execArgv === process.execArgv && evalSource != null) {
+    // Drop `-e <code>`, or every fork would run the parent's script again.
+    const index = execArgv.lastIndexOf(evalSource);
+    if (index > 0) {
+      execArgv = execArgv.slice();
+      execArgv.splice(index - 1, 2);
+    }
+  }
+
+  if (typeof opts.stdio === 'string') opts.stdio = stdioWithChannel(opts.stdio);
+  else if (!Array.isArray(opts.stdio)) opts.stdio = stdioWithChannel(opts.silent ? 'pipe' : 'inherit');
+  else if (!opts.stdio.includes('ipc')) {
+    throw codedError(Error, 'ERR_CHILD_PROCESS_IPC_REQUIRED', "Forked processes must have an IPC channel, missing value 'ipc' in options.stdio");
+  }
+  return spawn(opts.execPath as string, [...execArgv, module, ...argList], opts as GuardedForkOptions);
+}

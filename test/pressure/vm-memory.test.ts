@@ -1,0 +1,121 @@
+// In a VM with a real kernel (Debian 6.1), pure cgroup v2, 1 GB of RAM and no swap: the same
+// agent and child under a cgroup v2 limit, and under a global OOM with no limit at all. One
+// boot runs all four scenarios (vm-jobs/memory-scenarios.cjs); each test checks one.
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it, TestContext } from 'vitest';
+import type { MemoryScenarioOptions, MemoryScenarioOutcome } from '../../lib/pressure/scenario';
+import { MB } from '../../lib/pressure/scenario';
+import { expectAgentKilled, expectChildKilledAgentSurvived } from './expect-outcome';
+import { requireOrSkip } from './requirements';
+import { runNodeScriptInVm, VmRun, VmUnavailableError } from './vm/run-in-vm';
+
+const VM_MEMORY_MB = 1024;
+const VM_TIME_LIMIT_MS = 120_000;
+
+type NamedScenario = MemoryScenarioOptions & { name: string };
+const scenarios: NamedScenario[] = [
+  { name: 'cgroup/procguard', spawnModule: 'procguard', cgroupLimitBytes: 400 * MB, agentHoldBytes: 250 * MB },
+  { name: 'cgroup/node:child_process', spawnModule: 'node:child_process', cgroupLimitBytes: 400 * MB, agentHoldBytes: 250 * MB },
+  // Half the VM's RAM: in the control the agent must be the biggest process when the kernel picks.
+  { name: 'global/procguard', spawnModule: 'procguard', cgroupLimitBytes: null, agentHoldBytes: 500 * MB },
+  { name: 'global/node:child_process', spawnModule: 'node:child_process', cgroupLimitBytes: null, agentHoldBytes: 500 * MB },
+];
+
+type JobResult =
+  | { kind: 'environment'; kernel: string; memTotalBytes: number; swapTotalKb: number; rootSubtreeControl: string; cgroupV1Mounted: boolean }
+  | { kind: 'scenario'; name: string; outcome?: MemoryScenarioOutcome; error?: string };
+
+let run: VmRun | null = null;
+let unavailable: string | null = null;
+
+beforeAll(async () => {
+  try {
+    run = await runNodeScriptInVm({
+      script: path.join(__dirname, 'vm-jobs', 'memory-scenarios.cjs'),
+      args: [JSON.stringify(scenarios)],
+      memoryMb: VM_MEMORY_MB,
+      timeoutMs: VM_TIME_LIMIT_MS,
+      onJobLine: process.env.PROCGUARD_VM_VERBOSE ? (line) => console.log(`vm: ${line}`) : undefined,
+    });
+    if (process.env.PROCGUARD_VM_VERBOSE) {
+      for (const result of run.results as JobResult[]) {
+        if (result.kind !== 'scenario' || !result.outcome) continue;
+        const { victim, timings, kernelKills } = result.outcome;
+        console.log(`vm: ${result.name}: victim ${victim}, ${timings.totalMs} ms (agent ready ${timings.agentReadyMs} ms, kill ${timings.untilKillMs} ms later)`);
+        for (const kill of kernelKills ?? []) console.log(`vm:   ${kill.line}`);
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof VmUnavailableError)) throw err;
+    unavailable = err.message;
+  }
+}, VM_TIME_LIMIT_MS + 60_000);
+
+function vmRun(context: TestContext): VmRun {
+  requireOrSkip(context, unavailable);
+  return run!;
+}
+
+function results(context: TestContext): JobResult[] {
+  return vmRun(context).results as JobResult[];
+}
+
+function outcomeOf(context: TestContext, name: string): MemoryScenarioOutcome {
+  const result = results(context).find((r): r is Extract<JobResult, { kind: 'scenario' }> => r.kind === 'scenario' && r.name === name);
+  expect(result, `scenario ${name} ran in the VM\n${run!.jobOutput.slice(-3000)}`).toBeDefined();
+  expect(result!.error).toBeUndefined();
+  return result!.outcome!;
+}
+
+/** The kernel's own line for the kill, in the VM's log as dmesg printed it. */
+function expectInKernelLog(outcome: MemoryScenarioOutcome, pid: number, comm: string): void {
+  const prefix = outcome.cgroup ? 'Memory cgroup out of memory' : 'Out of memory';
+  expect(run!.kernelLog).toContain(`${prefix}: Killed process ${pid} (${comm})`);
+}
+
+describe(`a VM: Linux 6.1, pure cgroup v2, ${VM_MEMORY_MB} MB of RAM, no swap`, () => {
+  it('boots, runs every scenario and powers itself off within 2 minutes', (context) => {
+    const vm = vmRun(context);
+    expect(vm.timedOut, `the VM did not power off within ${VM_TIME_LIMIT_MS} ms\n${vm.console.slice(-3000)}`).toBe(false);
+    expect(vm.jobExitCode, vm.jobOutput.slice(-3000)).toBe(0);
+    const environment = results(context).find((r) => r.kind === 'environment');
+    expect(environment).toMatchObject({ swapTotalKb: 0, cgroupV1Mounted: false });
+    expect((environment as { rootSubtreeControl: string }).rootSubtreeControl.split(' ')).toContain('memory');
+    expect(results(context).filter((r) => r.kind === 'scenario')).toHaveLength(scenarios.length);
+    const timings = `boot ${vm.timings.bootMs} ms, scenarios ${vm.timings.jobMs} ms, total ${vm.timings.totalMs} ms`;
+    if (process.env.PROCGUARD_VM_VERBOSE) console.log(`vm: ${timings}`);
+    context.annotate(timings);
+  });
+
+  describe('an agent holding 250 MB and a growing child, in a 400 MB cgroup v2', () => {
+    it('with procguard, the kernel OOM-kills the child; the agent survives and reports its SIGKILL', (context) => {
+      const outcome = outcomeOf(context, 'cgroup/procguard');
+      expect(outcome.cgroup?.version).toBe(2);
+      expectChildKilledAgentSurvived(outcome, { kernelLogRequired: true });
+      expectInKernelLog(outcome, outcome.child!.pid, 'pg-balloon');
+    });
+
+    it('with node:child_process, the kernel OOM-kills the agent', (context) => {
+      const outcome = outcomeOf(context, 'cgroup/node:child_process');
+      expect(outcome.cgroup?.version).toBe(2);
+      expectAgentKilled(outcome, { kernelLogRequired: true });
+      expectInKernelLog(outcome, outcome.agent.pid!, 'pg-agent');
+    });
+  });
+
+  describe('an agent holding 500 MB and a growing child, no cgroup limit: the whole VM runs out of memory', () => {
+    it('with procguard, the kernel OOM-kills the child; the agent survives and reports its SIGKILL', (context) => {
+      const outcome = outcomeOf(context, 'global/procguard');
+      expect(outcome.cgroup).toBeNull();
+      expectChildKilledAgentSurvived(outcome, { kernelLogRequired: true });
+      expectInKernelLog(outcome, outcome.child!.pid, 'pg-balloon');
+    });
+
+    it('with node:child_process, the kernel OOM-kills the agent', (context) => {
+      const outcome = outcomeOf(context, 'global/node:child_process');
+      expect(outcome.cgroup).toBeNull();
+      expectAgentKilled(outcome, { kernelLogRequired: true });
+      expectInKernelLog(outcome, outcome.agent.pid!, 'pg-agent');
+    });
+  });
+});
