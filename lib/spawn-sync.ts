@@ -10,7 +10,7 @@ import { searchPathOf, signalName } from './process-handle';
 import type { ResourceUsage } from './spawn';
 import { normalizeExecArgs, normalizeExecFileArgs, validateMaxBuffer } from './exec';
 import type { AppliedPriority, GuardOptions } from './types';
-import * as nodeChildProcess from 'node:child_process';
+import { nodeChildProcess } from './node-child-process';
 
 const MAX_BUFFER = 1024 * 1024;
 
