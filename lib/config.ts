@@ -9,6 +9,7 @@ const ENV_PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 let enabledOverride: boolean | undefined;
 let envPrefix = DEFAULT_ENV_PREFIX;
+let cgroupParent: string | undefined;
 
 /**
  * Changes the settings named in `options`; a key set to undefined goes back to its default
@@ -19,7 +20,7 @@ export function configure(options: Config): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw invalidArgType('options', 'of type object', options);
   }
-  const { enabled, envPrefix: prefix, logger: nextLogger } = options;
+  const { enabled, envPrefix: prefix, logger: nextLogger, cgroupParent: parent } = options;
   if (enabled !== undefined && typeof enabled !== 'boolean') {
     throw invalidArgType('options.enabled', 'of type boolean', enabled);
   }
@@ -29,6 +30,10 @@ export function configure(options: Config): void {
       throw invalidArgValue('options.envPrefix', prefix, 'must match /^[A-Za-z_][A-Za-z0-9_]*$/');
     }
   }
+  if (parent !== undefined && (typeof parent !== 'string' || !parent.startsWith('/'))) {
+    if (typeof parent !== 'string') throw invalidArgType('options.cgroupParent', 'of type string', parent);
+    throw invalidArgValue('options.cgroupParent', parent, 'must be an absolute path (a cgroup v2 directory)');
+  }
   if (nextLogger !== undefined && !isLogger(nextLogger)) {
     throw invalidArgType('options.logger', 'an object with info() and warn() methods', nextLogger);
   }
@@ -36,6 +41,7 @@ export function configure(options: Config): void {
   if ('enabled' in options) enabledOverride = enabled;
   if ('envPrefix' in options) envPrefix = prefix ?? DEFAULT_ENV_PREFIX;
   if ('logger' in options) setLogger(nextLogger ?? defaultLogger);
+  if ('cgroupParent' in options) cgroupParent = parent;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -43,8 +49,8 @@ function isLogger(value: unknown): value is Logger {
     typeof (value as Logger).info === 'function' && typeof (value as Logger).warn === 'function';
 }
 
-export function currentConfig(): { enabled: boolean | undefined; envPrefix: string; logger: Logger } {
-  return { enabled: enabledOverride, envPrefix, logger: logger() };
+export function currentConfig(): { enabled: boolean | undefined; envPrefix: string; logger: Logger; cgroupParent?: string } {
+  return { enabled: enabledOverride, envPrefix, logger: logger(), cgroupParent };
 }
 
 /** The names of the variables read from the agent's environment, for the current prefix. */

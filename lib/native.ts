@@ -48,6 +48,8 @@ export interface NativeSpawnRequest {
   oomScoreAdj?: number;
   /** A failed priority step is fatal: the child exits before exec. */
   strict: boolean;
+  /** cgroup.procs files the child joins before exec (its own cgroups, one per hierarchy). */
+  cgroupProcs?: string[];
   /** Called once, from the event loop, when the child has been reaped. */
   onExit: (exit: NativeExit) => void;
 }
@@ -65,6 +67,7 @@ export type NativeStep =
   | 'clone'
   | 'sigaction'
   | 'setsid'
+  | 'cgroup'
   | 'setpriority'
   | 'oom_score_adj'
   | 'chdir'

@@ -58,6 +58,7 @@ export class GuardedProcessHandle {
   constructor(
     private readonly binding: NativeBinding,
     private readonly priority: PriorityPlan,
+    private readonly cgroupProcs?: string[],
   ) {}
 
   /** ProcessWrap.spawn(): 0 or a negative errno, exactly as libuv's uv_spawn reports. */
@@ -76,6 +77,7 @@ export class GuardedProcessHandle {
       nice: this.priority.nice,
       oomScoreAdj: this.priority.oomScoreAdj,
       strict: this.priority.strict,
+      cgroupProcs: this.cgroupProcs,
       onExit: (exit) => this.exited(exit),
     });
     this.outcome = result;

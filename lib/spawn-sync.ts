@@ -10,6 +10,9 @@ import { searchPathOf, signalName } from './process-handle';
 import type { ResourceUsage } from './spawn';
 import { normalizeExecArgs, normalizeExecFileArgs, validateMaxBuffer } from './exec';
 import type { AppliedPriority, GuardOptions } from './types';
+import { Containment } from './cgroup/containment';
+import type { ChildCgroup } from './cgroup/child-cgroup';
+import type { OomKill } from './cgroup/oom-verdict';
 import { nodeChildProcess } from './node-child-process';
 
 const MAX_BUFFER = 1024 * 1024;
@@ -19,6 +22,8 @@ export type GuardedSpawnSyncOptions = SpawnSyncOptions & GuardOptions;
 export interface GuardedSpawnSyncReturns<T> extends SpawnSyncReturns<T> {
   priority: AppliedPriority;
   resourceUsage?: ResourceUsage;
+  oomKill?: OomKill | null;
+  cgroup: ChildCgroup | null;
 }
 
 /** One stdio entry of a sync spawn, as the native pump takes it. */
@@ -86,6 +91,7 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
 
   const { binding } = loadNative();
   const plan = resolveChildPriority(opts as GuardOptions);
+  const containment = new Containment(opts.cgroup, !!binding);
   if (!binding) {
     // Not Linux, or no addon: Node's own spawnSync, priority not applied.
     const result = nodeChildProcess.spawnSync(command, args as string[], options as SpawnSyncOptions) as GuardedSpawnSyncReturns<string | Buffer>;
@@ -106,6 +112,7 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
     nice: plan.nice,
     oomScoreAdj: plan.oomScoreAdj,
     strict: plan.strict,
+    cgroupProcs: containment.procsFiles(),
     timeout: (opts.timeout as number | undefined) ?? 0,
     maxBuffer: opts.maxBuffer as number,
     killSignal: killSignal ?? 15,
@@ -141,7 +148,18 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
   const extra = (name: string, value: unknown) =>
     Object.defineProperty(result, name, { value, enumerable: false, writable: true, configurable: true });
   extra('priority', priority);
-  if (!failed && native.rusage) extra('resourceUsage', { ...native.rusage, wallMicros: native.wallMicros ?? 0 });
+  extra('cgroup', containment.cgroup);
+  if (failed) {
+    containment.abandon();
+  } else {
+    const { resourceUsage, oomKill } = containment.finish(native.pid, {
+      rusage: native.rusage!,
+      wallMicros: native.wallMicros ?? 0,
+      signal: native.signal ?? 0,
+    });
+    extra('resourceUsage', resourceUsage);
+    extra('oomKill', oomKill);
+  }
   return result as unknown as GuardedSpawnSyncReturns<string | Buffer>;
 }
 

@@ -11,25 +11,27 @@ import { GuardedProcessHandle } from './process-handle';
 import type { PriorityPlan } from './process-handle';
 import { reportPriorityFailure, resolveChildPriority } from './priority';
 import type { AppliedPriority, GuardOptions } from './types';
+import { Containment } from './cgroup/containment';
+import type { ResourceUsage } from './cgroup/containment';
+import type { ChildCgroup } from './cgroup/child-cgroup';
+import type { OomKill } from './cgroup/oom-verdict';
 
 export type GuardedSpawnOptions = SpawnOptions & GuardOptions;
 
 /** A ChildProcess started by procguard: Node's class, plus what procguard applied and measured. */
 export interface GuardedChildProcess extends ChildProcess {
   priority: AppliedPriority;
+  /** Set before 'exit': rusage from waitid, and the kernel's counters of its own cgroup when it had one. */
   resourceUsage?: ResourceUsage;
+  /** Set before 'exit': null, or why the kernel's OOM killer ended it. */
+  oomKill?: OomKill | null;
+  /** The child's own cgroup (options.cgroup), or null. */
+  cgroup: ChildCgroup | null;
+  /** Ends the child and every descendant (cgroup.kill, or freeze/signal/thaw; a /proc walk without a cgroup). */
+  killTree(signal?: NodeJS.Signals | number): void;
 }
 
-export interface ResourceUsage {
-  maxRssBytes: number;
-  userCpuMicros: number;
-  systemCpuMicros: number;
-  wallMicros: number;
-  minorPageFaults: number;
-  majorPageFaults: number;
-  voluntaryContextSwitches: number;
-  involuntaryContextSwitches: number;
-}
+export type { ResourceUsage };
 
 /** Spawn options after Node's normalization. */
 export interface NormalizedSpawn {
@@ -197,10 +199,6 @@ export function appliedPriority(plan: PriorityPlan, outcome: Pick<NativeSpawnRes
   return applied;
 }
 
-function resourceUsageOf(exit: NativeExit): ResourceUsage {
-  return { ...exit.rusage, wallMicros: exit.wallMicros };
-}
-
 /**
  * Starts a child through procguard's engine and returns Node's own ChildProcess for it, or
  * throws what Node throws. Used by spawn(), exec() and execFile().
@@ -208,15 +206,20 @@ function resourceUsageOf(exit: NativeExit): ResourceUsage {
 export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): GuardedChildProcess {
   const { binding } = loadNative();
   const plan = resolveChildPriority(guard);
+  const containment = new Containment(normalized.options.cgroup, !!binding);
   const child = new ChildProcess() as GuardedChildProcess & { _handle: { onexit?: unknown } | null };
+  child.cgroup = containment.cgroup;
+  child.killTree = (signal) => containment.killTree(child.pid, signal);
   if (!binding) {
     // Not Linux, or no addon: fall back to Node's own handle, priority not applied.
     child.priority = { oomScoreAdj: null, nice: null, warnings: [] };
   } else {
-    const handle = new GuardedProcessHandle(binding, plan);
+    const handle = new GuardedProcessHandle(binding, plan, containment.procsFiles());
     handle.onexit = child._handle!.onexit as GuardedProcessHandle['onexit'];
     handle.beforeExit = (exit) => {
-      child.resourceUsage = resourceUsageOf(exit);
+      const { resourceUsage, oomKill } = containment.finish(handle.pid!, exit);
+      child.resourceUsage = resourceUsage;
+      child.oomKill = oomKill;
     };
     child._handle = handle as unknown as { onexit?: unknown };
   }
@@ -239,6 +242,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
       const outcome = (child._handle as unknown as GuardedProcessHandle | null)?.outcome;
       child.priority = appliedPriority(plan, outcome, command);
       if (strictFailure(outcome)) explainStrictFailure(child, outcome!);
+      if (!outcome || outcome.errno !== 0) containment.abandon();
     }
   }
   return child;

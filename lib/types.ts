@@ -1,4 +1,7 @@
 // Public types of procguard beyond those of node:child_process.
+import type { CgroupOptions } from './cgroup/spec';
+
+export type { CgroupOptions };
 
 /** A per-spawn priority setting: a number, or 'inherit' to leave the child as the agent is. */
 export type PrioritySetting = number | 'inherit';
@@ -11,6 +14,8 @@ export interface GuardOptions {
   nice?: PrioritySetting;
   /** When true, a priority step that fails makes the spawn fail and the command never runs. */
   strict?: boolean;
+  /** The child's own cgroup: a hard memory cap without swap, pids, cpu weight; joined before exec. */
+  cgroup?: CgroupOptions;
 }
 
 /** What was actually applied to one child, set on `child.priority`. */
@@ -43,6 +48,8 @@ export interface Config {
   envPrefix?: string;
   /** Where procguard's own lines go. Default: the agent's stderr. */
   logger?: Logger;
+  /** The cgroup v2 directory children's own cgroups are made in. Default: the agent's own cgroup. */
+  cgroupParent?: string;
 }
 
 export interface Status {

@@ -109,14 +109,23 @@ int pg_child_main(void *arg) {
    *    group for a moment where a terminal's signal could reach it. */
   if (plan->detached && (r = call(SYS_setsid, 0, 0, 0, 0)) < 0) fail(plan, PG_STEP_SETSID, (int)-r);
 
-  /* 3. Nice, before the credentials change: lowering it needs CAP_SYS_NICE, which a change of
+  /* 3. The child's own cgroups (one per hierarchy on a hybrid host), written "0" = this process.
+   *    Before anything else the command could do: it never runs outside its memory cap. Sharing
+   *    the agent's memory until exec is fine, since memory is charged to the mm's owner (the
+   *    agent); the command's own mm, from exec on, is charged here. */
+  for (int i = 0; i < plan->ncgroup_fds; i++) {
+    r = call(SYS_write, plan->cgroup_fds[i], (long)"0", 1, 0);
+    if (r < 0) fail(plan, PG_STEP_CGROUP, (int)-r);
+  }
+
+  /* 4. Nice, before the credentials change: lowering it needs CAP_SYS_NICE, which a change of
    *    uid drops. Nice is per thread; this child has one thread, and exec keeps it. */
   if (plan->set_nice) {
     r = call(SYS_setpriority, PRIO_PROCESS, 0, plan->nice, 0);
     if (r < 0) priority_failed(plan, PG_STEP_SETPRIORITY, (int)-r);
   }
 
-  /* 4. oom_score_adj, also before the credentials change: going below the agent's floor needs
+  /* 5. oom_score_adj, also before the credentials change: going below the agent's floor needs
    *    CAP_SYS_RESOURCE, and a changed euid makes the process non-dumpable, which makes
    *    /proc/self root-owned. A CLONE_VFORK child's write applies to itself alone; a CLONE_VM
    *    child without CLONE_VFORK would also change the agent (the kernel updates every process
@@ -135,10 +144,10 @@ int pg_child_main(void *arg) {
     if (r < 0) priority_failed(plan, PG_STEP_OOM_SCORE_ADJ, (int)-r);
   }
 
-  /* 5. The working directory, with the agent's credentials, as Node does. */
+  /* 6. The working directory, with the agent's credentials, as Node does. */
   if (plan->cwd && (r = call(SYS_chdir, (long)plan->cwd, 0, 0, 0)) < 0) fail(plan, PG_STEP_CHDIR, (int)-r);
 
-  /* 6. Stdio. A source fd may sit on a number an earlier dup2 will overwrite (and so may the
+  /* 7. Stdio. A source fd may sit on a number an earlier dup2 will overwrite (and so may the
    *    report pipe), so first lift every such fd above the child's table. */
   int n = plan->nstdio;
   int report_fd = plan->report_fd;
@@ -169,7 +178,7 @@ int pg_child_main(void *arg) {
   /* No other descriptor survives exec: the agent's sockets, files and pipes stay its own. */
   cloexec_from(n);
 
-  /* 7. Credentials, last of the privileged steps. Raw calls: glibc's wrappers would broadcast
+  /* 8. Credentials, last of the privileged steps. Raw calls: glibc's wrappers would broadcast
    *    the change to every thread of the agent (they share this memory). */
   if (plan->set_uid || plan->set_gid) {
     /* Drop the agent's supplementary groups; failing is harmless when unprivileged. */
@@ -178,11 +187,11 @@ int pg_child_main(void *arg) {
   if (plan->set_gid && (r = call(SYS_setgid, plan->gid, 0, 0, 0)) < 0) fail(plan, PG_STEP_SETGID, (int)-r);
   if (plan->set_uid && (r = call(SYS_setuid, plan->uid, 0, 0, 0)) < 0) fail(plan, PG_STEP_SETUID, (int)-r);
 
-  /* 8. Unblock everything: the command starts with an empty signal mask. */
+  /* 9. Unblock everything: the command starts with an empty signal mask. */
   unsigned long empty = 0;
   call(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
 
-  /* 9. execve, searching the candidates the parent built from PATH, with execvp's rules:
+  /* 10. execve, searching the candidates the parent built from PATH, with execvp's rules:
    *    keep looking past a missing file, remember a permission error, retry a file without
    *    a #! line through /bin/sh. */
   int err = ENOENT, saw_eacces = 0;

@@ -14,6 +14,7 @@ extern "C" {
 enum pg_step {
   PG_STEP_SIGNALS = 1,
   PG_STEP_SETSID,
+  PG_STEP_CGROUP,
   PG_STEP_SETPRIORITY,
   PG_STEP_OOM_SCORE_ADJ,
   PG_STEP_CHDIR,
@@ -42,6 +43,9 @@ struct pg_child_plan {
   char **shell_argv;
   const char *cwd; /* NULL: stay where the agent is */
   int detached;
+  /* Open (O_WRONLY) cgroup.procs files of the child's own cgroups, one per hierarchy. */
+  int ncgroup_fds;
+  const int *cgroup_fds;
   int set_gid, set_uid;
   gid_t gid;
   uid_t uid;

@@ -31,6 +31,7 @@ const char *StepName(int step) {
   switch (step) {
     case PG_STEP_SIGNALS: return "sigaction";
     case PG_STEP_SETSID: return "setsid";
+    case PG_STEP_CGROUP: return "cgroup";
     case PG_STEP_SETPRIORITY: return "setpriority";
     case PG_STEP_OOM_SCORE_ADJ: return "oom_score_adj";
     case PG_STEP_CHDIR: return "chdir";
@@ -126,6 +127,9 @@ LaunchRequest::LaunchRequest(Napi::Object req) {
   }
   plan.strict = req.Get("strict").ToBoolean();
 
+  Napi::Value cgroupProcsValue = req.Get("cgroupProcs");
+  if (cgroupProcsValue.IsArray()) cgroupProcs = StringArray(cgroupProcsValue);
+
   Napi::Array stdio = req.Get("stdio").As<Napi::Array>();
   for (uint32_t i = 0; i < stdio.Length(); i++) {
     Napi::Object entry = stdio.Get(i).As<Napi::Object>();
@@ -168,6 +172,23 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   plan.nstdio = int(n);
   plan.stdio_src = stdioSrc.data();
 
+  // The cgroups' cgroup.procs, opened here so that the child only has to write to them.
+  std::vector<int> cgroupFds;
+  for (const std::string &procs : request.cgroupProcs) {
+    int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      out.err = errno;
+      out.failedStep = "cgroup";
+      CloseAll(cgroupFds);
+      CloseAll(out.pipes);
+      CloseAll(childEnds);
+      return out;
+    }
+    cgroupFds.push_back(fd);
+  }
+  plan.ncgroup_fds = int(cgroupFds.size());
+  plan.cgroup_fds = cgroupFds.data();
+
   // A child needs its own address space in two cases, and pays fork's page-table copy for it:
   // the agent is not dumpable (the dumpable toggle must not touch the agent's mm), or the
   // credentials change (the kernel resets dumpable on the shared mm when the euid changes).
@@ -180,6 +201,7 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   if (pipe2(reportPipe, O_CLOEXEC) != 0) {
     out.err = errno;
     out.failedStep = "pipe";
+    CloseAll(cgroupFds);
     CloseAll(out.pipes);
     CloseAll(childEnds);
     return out;
@@ -213,6 +235,7 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
 
   close(reportPipe[1]);
   CloseAll(childEnds);
+  CloseAll(cgroupFds);
   if (pid < 0) {
     close(reportPipe[0]);
     CloseAll(out.pipes);

@@ -25,6 +25,8 @@ class LaunchRequest {
   // Per stdio index: 'pipe', 'fd' (with stdioFd) or 'ignore'.
   std::vector<std::string> stdioKinds;
   std::vector<int> stdioFds;
+  // cgroup.procs files the child joins before exec.
+  std::vector<std::string> cgroupProcs;
 
  private:
   std::vector<std::string> argvStrings_, envStrings_, candidateStrings_;

@@ -1,0 +1,425 @@
+// A child's own cgroup: made before the spawn, joined by the child before exec (native/child.c),
+// read when it exits, removed once empty. One directory per hierarchy: on a pure cgroup v2
+// host that is one directory; on a hybrid host (memory controller on v1) the memory cap, pids
+// and cpu live in the v1 hierarchies while PSI, cpu.stat and cgroup.kill come from the v2 tree.
+//
+// Never memory.high: with no swap a throttle band stalls everything in the cgroup instead of
+// killing the runaway (../shared/reference/003). Cap and kill: memory.max, swap 0.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { cgroupLayout, readCgroupWords } from './layout';
+import type { CgroupLayout } from './layout';
+import type { CgroupSpec } from './spec';
+import { currentConfig } from '../config';
+import { logger } from '../logger';
+
+export class CgroupUnavailableError extends Error {
+  code = 'ERR_PROCGUARD_CGROUP_UNAVAILABLE';
+  constructor(readonly reasons: string[]) {
+    super(`procguard: cannot create a cgroup for the child: ${reasons.join('; ')}`);
+  }
+}
+
+type Controller = 'memory' | 'pids' | 'cpu';
+
+interface Placement {
+  version: 1 | 2;
+  dir: string;
+}
+
+const PREFIX = `procguard-${process.pid}-`;
+let sequence = 0;
+const live = new Set<ChildCgroup>();
+
+function write(dir: string, file: string, value: string): void {
+  fs.writeFileSync(path.join(dir, file), value);
+}
+
+function tryRmdir(dir: string): boolean {
+  try {
+    fs.rmdirSync(dir);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/** Key/value lines ("oom_kill 1") of a cgroup file; {} when it cannot be read. */
+export function readFlatKeyed(file: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    const [key, value] = line.split(' ');
+    if (key && value !== undefined && /^\d+$/.test(value)) out[key] = Number(value);
+  }
+  return out;
+}
+
+/** The `total=` microseconds of the some/full lines of a PSI file; null when unreadable. */
+function readPressureTotals(file: string): { some?: number; full?: number } | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  const out: { some?: number; full?: number } = {};
+  for (const line of text.split('\n')) {
+    const match = /^(some|full) .*total=(\d+)/.exec(line);
+    if (match) out[match[1] as 'some' | 'full'] = Number(match[2]);
+  }
+  return out;
+}
+
+function readNumber(file: string): number | undefined {
+  try {
+    const text = fs.readFileSync(file, 'utf8').trim();
+    return /^\d+$/.test(text) ? Number(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The kernel's own counters for a child's cgroup, named as the kernel names them. */
+export interface CgroupUsage {
+  memory_peak_bytes?: number;
+  memory_events_low?: number;
+  memory_events_high?: number;
+  memory_events_max?: number;
+  memory_events_oom?: number;
+  memory_events_oom_kill?: number;
+  memory_events_oom_group_kill?: number;
+  psi_memory_some?: number;
+  psi_memory_full?: number;
+  psi_cpu_some?: number;
+  psi_cpu_full?: number;
+  psi_io_some?: number;
+  psi_io_full?: number;
+  cpu_usage_usec?: number;
+}
+
+export class ChildCgroup {
+  /** The v2 directory (PSI, cpu.stat, cgroup.kill, cgroup.freeze), when there is one. */
+  readonly v2Dir?: string;
+  /** Where the memory controller is, and the cap it was given. */
+  readonly memory?: Placement;
+  readonly dirs: string[];
+  private removalTimer?: NodeJS.Timeout;
+
+  constructor(readonly spec: CgroupSpec, placements: Partial<Record<Controller | 'base', Placement>>) {
+    this.v2Dir = placements.base?.dir;
+    this.memory = placements.memory;
+    this.dirs = [...new Set(Object.values(placements).map((p) => p!.dir))];
+    live.add(this);
+  }
+
+  /** The cgroup.procs files the child writes itself into, one per directory. */
+  procsFiles(): string[] {
+    return this.dirs.map((dir) => path.join(dir, 'cgroup.procs'));
+  }
+
+  /** The pids in the cgroup now (the v2 directory, else the memory one). */
+  pids(): number[] {
+    const dir = this.v2Dir ?? this.dirs[0];
+    try {
+      return fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Counters since the cgroup was made, i.e. the child's own; fields the kernel cannot give are absent. */
+  usage(): CgroupUsage {
+    const usage: CgroupUsage = {};
+    if (this.memory?.version === 2) {
+      const dir = this.memory.dir;
+      usage.memory_peak_bytes = readNumber(path.join(dir, 'memory.peak'));
+      const events = readFlatKeyed(path.join(dir, 'memory.events'));
+      for (const key of ['low', 'high', 'max', 'oom', 'oom_kill', 'oom_group_kill'] as const) {
+        if (events[key] !== undefined) usage[`memory_events_${key}`] = events[key];
+      }
+    } else if (this.memory?.version === 1) {
+      const dir = this.memory.dir;
+      usage.memory_peak_bytes = readNumber(path.join(dir, 'memory.max_usage_in_bytes'));
+      // v1 has no memory.events: failcnt counts hits of the limit (memsw's when swap is capped
+      // too, as it is by default), oom_control counts kills.
+      const failcnt = readNumber(path.join(dir, 'memory.failcnt'));
+      const memswFailcnt = readNumber(path.join(dir, 'memory.memsw.failcnt'));
+      if (failcnt !== undefined) usage.memory_events_max = Math.max(failcnt, memswFailcnt ?? 0);
+      const oomControl = readFlatKeyed(path.join(dir, 'memory.oom_control'));
+      if (oomControl.oom_kill !== undefined) usage.memory_events_oom_kill = oomControl.oom_kill;
+    }
+    if (this.v2Dir) {
+      for (const resource of ['memory', 'cpu', 'io'] as const) {
+        const totals = readPressureTotals(path.join(this.v2Dir, `${resource}.pressure`));
+        if (totals?.some !== undefined) usage[`psi_${resource}_some`] = totals.some;
+        if (totals?.full !== undefined) usage[`psi_${resource}_full`] = totals.full;
+      }
+      const cpu = readFlatKeyed(path.join(this.v2Dir, 'cpu.stat'));
+      if (cpu.usage_usec !== undefined) usage.cpu_usage_usec = cpu.usage_usec;
+    }
+    for (const key of Object.keys(usage) as (keyof CgroupUsage)[]) if (usage[key] === undefined) delete usage[key];
+    return usage;
+  }
+
+  /**
+   * Ends every process in the cgroup: cgroup.kill for SIGKILL on v2; otherwise freeze, signal
+   * every pid, thaw (frozen, no process can fork a new one or exit and have its pid reused).
+   */
+  killTree(signal: NodeJS.Signals | number = 'SIGKILL'): void {
+    const number = typeof signal === 'number' ? signal : (require('node:os').constants.signals as Record<string, number>)[signal];
+    if (this.v2Dir && number === 9 && fs.existsSync(path.join(this.v2Dir, 'cgroup.kill'))) {
+      write(this.v2Dir, 'cgroup.kill', '1');
+      return;
+    }
+    const thaw = this.freeze();
+    try {
+      for (const pid of this.pids()) {
+        try {
+          process.kill(pid, number);
+        } catch {
+          // exited meanwhile
+        }
+      }
+    } finally {
+      thaw();
+    }
+  }
+
+  private freeze(): () => void {
+    if (this.v2Dir && fs.existsSync(path.join(this.v2Dir, 'cgroup.freeze'))) {
+      const dir = this.v2Dir;
+      write(dir, 'cgroup.freeze', '1');
+      return () => write(dir, 'cgroup.freeze', '0');
+    }
+    return () => {};
+  }
+
+  /** Removes the directories once the cgroup is empty: now, or as soon as its last process is gone. */
+  scheduleRemoval(delayMs = 0): void {
+    if (this.removalTimer) return;
+    this.removalTimer = setTimeout(() => {
+      this.removalTimer = undefined;
+      if (!this.removeNow()) this.scheduleRemoval(Math.min(Math.max(delayMs * 2, 10), 1000));
+    }, delayMs);
+    this.removalTimer.unref();
+  }
+
+  /** true when every directory is gone. */
+  removeNow(): boolean {
+    let all = true;
+    for (const dir of this.dirs) all = tryRmdir(dir) && all;
+    if (all) live.delete(this);
+    return all;
+  }
+}
+
+/** Set once the agent has moved itself into a leaf: its former cgroup is where children go. */
+let agentLeafParent: string | undefined;
+
+/** The v2 directory a child cgroup is made in: configure({ cgroupParent }), else the agent's own. */
+function v2Parent(layout: CgroupLayout): string | null {
+  return currentConfig().cgroupParent ?? agentLeafParent ?? layout.v2?.ownDir ?? null;
+}
+
+/**
+ * Makes `controllers` available to the children of `parent` (cgroup.subtree_control). A v2
+ * cgroup with processes cannot do that ("no internal processes"): when the parent is the
+ * agent's own cgroup, the agent first moves itself into a leaf next to the children.
+ */
+function enableControllers(parent: string, controllers: Controller[], layout: CgroupLayout): void {
+  const missing = controllers.filter((c) => !readCgroupWords(path.join(parent, 'cgroup.subtree_control')).includes(c));
+  if (missing.length === 0) return;
+  const request = missing.map((c) => `+${c}`).join(' ');
+  try {
+    write(parent, 'cgroup.subtree_control', request);
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || parent !== layout.v2?.ownDir) throw err;
+  }
+  const leaf = path.join(parent, `procguard-agent-${process.pid}`);
+  fs.mkdirSync(leaf, { recursive: true });
+  write(leaf, 'cgroup.procs', String(process.pid));
+  agentLeafParent = parent;
+  logger().info('moved the agent into a leaf cgroup so that its children can have their own', { cgroup: leaf });
+  write(parent, 'cgroup.subtree_control', request);
+}
+
+function makeDir(parent: string, name: string): string {
+  const dir = path.join(parent, name);
+  fs.mkdirSync(dir);
+  return dir;
+}
+
+/** Creates the child's cgroup(s) and applies the spec; throws CgroupUnavailableError saying why not. */
+export function createChildCgroup(spec: CgroupSpec): ChildCgroup {
+  cleanLeftoversOnce();
+  const layout = cgroupLayout();
+  const name = `${PREFIX}${++sequence}`;
+  const reasons: string[] = [];
+  const placements: Partial<Record<Controller | 'base', Placement>> = {};
+  const wanted: Controller[] = ['memory'];
+  if (spec.pidsMax !== undefined) wanted.push('pids');
+  if (spec.cpuWeight !== undefined) wanted.push('cpu');
+
+  const created: string[] = [];
+  const undo = () => created.reverse().forEach(tryRmdir);
+  try {
+    const parent = v2Parent(layout);
+    if (parent) {
+      const offered = readCgroupWords(path.join(parent, 'cgroup.controllers'));
+      const onV2 = wanted.filter((c) => offered.includes(c));
+      try {
+        enableControllers(parent, onV2, layout);
+        const dir = makeDir(parent, name);
+        created.push(dir);
+        placements.base = { version: 2, dir };
+        for (const c of onV2) placements[c] = { version: 2, dir };
+      } catch (err) {
+        reasons.push(`cgroup v2 ${parent}: ${(err as Error).message}`);
+      }
+    }
+    for (const c of wanted) {
+      if (placements[c]) continue;
+      const hierarchy = layout.v1.get(c);
+      if (!hierarchy) continue;
+      const existing = Object.values(placements).find((p) => p!.version === 1 && p!.dir.startsWith(`${hierarchy.mountPoint}/`));
+      if (existing) {
+        placements[c] = existing; // co-mounted controllers (cpu,cpuacct) share one directory
+        continue;
+      }
+      try {
+        const dir = makeDir(hierarchy.ownDir, name);
+        created.push(dir);
+        placements[c] = { version: 1, dir };
+      } catch (err) {
+        reasons.push(`cgroup v1 ${c} ${hierarchy.ownDir}: ${(err as Error).message}`);
+      }
+    }
+    const missing = wanted.filter((c) => !placements[c]);
+    const capNeeded = missing.filter((c) => c !== 'memory' || spec.memoryMax !== undefined);
+    if (!placements.base && !placements.memory) throw new CgroupUnavailableError(reasons.length ? reasons : ['no cgroup hierarchy is mounted']);
+    if (capNeeded.length) throw new CgroupUnavailableError([...reasons, `no ${capNeeded.join(', ')} controller for the child`]);
+    applyLimits(spec, placements);
+  } catch (err) {
+    undo();
+    if (err instanceof CgroupUnavailableError) throw err;
+    throw new CgroupUnavailableError([...reasons, (err as Error).message]);
+  }
+  return new ChildCgroup(spec, placements);
+}
+
+function applyLimits(spec: CgroupSpec, placements: Partial<Record<Controller | 'base', Placement>>): void {
+  const memory = placements.memory;
+  if (memory?.version === 2) {
+    if (spec.memoryMax !== undefined) write(memory.dir, 'memory.max', String(spec.memoryMax));
+    if (fs.existsSync(path.join(memory.dir, 'memory.swap.max'))) {
+      write(memory.dir, 'memory.swap.max', spec.memorySwapMax === Infinity ? 'max' : String(spec.memorySwapMax));
+    }
+    if (spec.oomGroup) write(memory.dir, 'memory.oom.group', '1');
+  } else if (memory?.version === 1) {
+    if (spec.memoryMax !== undefined) {
+      write(memory.dir, 'memory.limit_in_bytes', String(spec.memoryMax));
+      // memsw is memory+swap, and may not be below memory.limit_in_bytes.
+      if (fs.existsSync(path.join(memory.dir, 'memory.memsw.limit_in_bytes')) && spec.memorySwapMax !== Infinity) {
+        write(memory.dir, 'memory.memsw.limit_in_bytes', String(spec.memoryMax + spec.memorySwapMax));
+      }
+    }
+    if (spec.memorySwapMax === 0) write(memory.dir, 'memory.swappiness', '0');
+    write(memory.dir, 'memory.oom_control', '0'); // oom_kill_disable 0: kill, never pause the cgroup
+  }
+  const pids = placements.pids;
+  if (pids && spec.pidsMax !== undefined) write(pids.dir, 'pids.max', String(spec.pidsMax));
+  const cpu = placements.cpu;
+  if (cpu && spec.cpuWeight !== undefined) {
+    if (cpu.version === 2) write(cpu.dir, 'cpu.weight', String(spec.cpuWeight));
+    // v1 shares: 1024 is the default as 100 is for weight.
+    else write(cpu.dir, 'cpu.shares', String(Math.max(2, Math.round((spec.cpuWeight * 1024) / 100))));
+  }
+}
+
+let leftoversCleaned = false;
+
+/** Removes empty cgroups left by an agent that died (its pid is gone) under the parents we use. */
+function cleanLeftoversOnce(): void {
+  if (leftoversCleaned) return;
+  leftoversCleaned = true;
+  const layout = cgroupLayout();
+  const parents = new Set<string>();
+  const v2 = v2Parent(layout);
+  if (v2) parents.add(v2);
+  for (const c of ['memory', 'pids', 'cpu']) {
+    const h = layout.v1.get(c);
+    if (h) parents.add(h.ownDir);
+  }
+  for (const parent of parents) {
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(parent);
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      const match = /^procguard-(?:agent-)?(\d+)(?:-\d+)?$/.exec(entry);
+      if (!match || Number(match[1]) === process.pid || processAlive(Number(match[1]))) continue;
+      if (!tryRmdir(path.join(parent, entry))) {
+        logger().warn('a cgroup left by an earlier agent still has processes; leaving it', { cgroup: path.join(parent, entry) });
+      }
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// When the agent exits, take down every empty cgroup it made; the ones still holding processes
+// (children left running) are cleaned by the next agent's first cgroup spawn.
+process.on('exit', () => {
+  for (const cgroup of live) cgroup.removeNow();
+});
+
+/**
+ * killTree() for a child without its own cgroup: its descendants from /proc/<pid>/task/<tid>/children,
+ * deepest first, then the child. Best effort: a process that forks while this runs can escape,
+ * which is what a cgroup is for.
+ */
+export function killProcessTree(pid: number, signal: NodeJS.Signals | number): void {
+  const order: number[] = [];
+  const visit = (p: number) => {
+    let tasks: string[] = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const tid of tasks) {
+      let children: string[] = [];
+      try {
+        children = fs.readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean);
+      } catch {
+        continue;
+      }
+      for (const child of children) visit(Number(child));
+    }
+    order.push(p);
+  };
+  visit(pid);
+  for (const p of order) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}

@@ -1,0 +1,70 @@
+// What one spawn does about cgroups, for the async and the sync spawn alike: make the child's
+// own cgroup (when asked), give the engine its cgroup.procs files, and at exit read the usage,
+// give the OOM verdict, group-kill where the kernel cannot (v1) and remove the cgroup.
+import { logger } from '../logger';
+import type { NativeExit } from '../native';
+import { ChildCgroup, createChildCgroup, killProcessTree } from './child-cgroup';
+import type { CgroupUsage } from './child-cgroup';
+import { oomBaseline, oomVerdict } from './oom-verdict';
+import type { OomBaseline, OomKill } from './oom-verdict';
+import { cgroupSpecOf } from './spec';
+import type { CgroupSpec } from './spec';
+
+/** Resource usage of one child: from waitid's rusage always, from its own cgroup when it had one. */
+export interface ResourceUsage extends CgroupUsage {
+  maxRssBytes: number;
+  userCpuMicros: number;
+  systemCpuMicros: number;
+  wallMicros: number;
+  minorPageFaults: number;
+  majorPageFaults: number;
+  voluntaryContextSwitches: number;
+  involuntaryContextSwitches: number;
+}
+
+export class Containment {
+  readonly spec?: CgroupSpec;
+  readonly cgroup: ChildCgroup | null = null;
+  private readonly baseline: OomBaseline;
+
+  /** Validates options.cgroup (throws as Node does for bad options) and makes the cgroup. */
+  constructor(option: unknown, engineLoaded: boolean) {
+    this.spec = cgroupSpecOf(option);
+    this.baseline = oomBaseline();
+    if (!this.spec || !engineLoaded) return;
+    try {
+      this.cgroup = createChildCgroup(this.spec);
+    } catch (err) {
+      if (this.spec.required) throw err;
+      logger().warn('running the command without its own cgroup (cgroup.required is false)', { reason: (err as Error).message });
+    }
+  }
+
+  procsFiles(): string[] | undefined {
+    return this.cgroup?.procsFiles();
+  }
+
+  /** The child never ran: take the cgroup down now. */
+  abandon(): void {
+    this.cgroup?.removeNow();
+  }
+
+  /** At the child's exit (before 'exit' is emitted): its usage and the OOM verdict. */
+  finish(pid: number, exit: Pick<NativeExit, 'rusage' | 'wallMicros' | 'signal'>): { resourceUsage: ResourceUsage; oomKill: OomKill | null } {
+    const cgroupUsage = this.cgroup?.usage();
+    const resourceUsage: ResourceUsage = { ...exit.rusage, wallMicros: exit.wallMicros, ...cgroupUsage };
+    const oomKill = oomVerdict(pid, exit.signal, this.baseline, cgroupUsage, this.spec?.memoryMax);
+    if (this.cgroup) {
+      // cgroup v1 has no memory.oom.group: after an OOM kill, the rest of the tree goes too.
+      if (oomKill && this.spec?.oomGroup && this.cgroup.memory?.version === 1) this.cgroup.killTree('SIGKILL');
+      this.cgroup.scheduleRemoval();
+    }
+    return { resourceUsage, oomKill };
+  }
+
+  /** child.killTree(): the cgroup's way when there is one, else the /proc walk. */
+  killTree(pid: number | undefined, signal: NodeJS.Signals | number = 'SIGKILL'): void {
+    if (this.cgroup) this.cgroup.killTree(signal);
+    else if (pid) killProcessTree(pid, signal);
+  }
+}
