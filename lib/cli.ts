@@ -3,6 +3,7 @@
 import type { Status } from './types';
 import { status } from './status';
 import { demoCommand, demoUsage } from './demo';
+import { runCommand, runUsage } from './run-command';
 
 /** Where a subcommand writes; process.stdout/stderr unless a caller (a test) captures them. */
 export interface CliIo {
@@ -43,6 +44,7 @@ const statusCommand: Subcommand = {
 export const subcommands: Record<string, Subcommand> = {
   status: statusCommand,
   demo: { ...demoUsage, run: (args, io) => demoCommand(args, io) },
+  run: { ...runUsage, run: (args, io) => runCommand(args, io) },
 };
 
 export function usage(): string {

@@ -178,7 +178,8 @@ describe('stdio', () => {
 
   it("pipes one child's stdout socket into another child's stdin, as node does", async () => {
     for (const [name, fn] of impls) {
-      const first = fn('sh', ['-c', 'echo one; echo two; echo three'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const first = fn('sh', ['-c', 'sleep 0.3; echo one; echo two; echo three'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      // (the sleep: until the second child holds the socket, the agent itself reads it, as in node)
       const firstExit = firstOf(first, ['exit']);
       await firstOf(first, ['spawn']);
       const second = fn('grep', ['t'], { stdio: [first.stdout!, 'pipe', 'inherit'] });

@@ -1,15 +1,47 @@
 // The agent: a long-running Node process that holds memory (touched) and spawns the balloon
 // through the spawn module under test, then reports how the balloon ended. The module is
-// required by name, as an application would: 'procguard' or 'node:child_process'.
+// required by name, as an application would: 'procguard' or 'node:child_process'. Optionally
+// it first protects itself (procguard's protectSelf()) and runs a daemon that keeps that
+// protection (oomScoreAdj: 'inherit'), as an agent with a service it depends on would.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import type { ProtectResult } from '../protect';
+import type { Status } from '../types';
 import { AgentConfig, AgentEvent, BalloonEvent, forEachLine, parseEventLine } from './protocol';
 
-type Spawn = (command: string, args: string[], options: SpawnOptions) => ChildProcess;
+type Spawn = (command: string, args: string[], options: SpawnOptions & { oomScoreAdj?: number | 'inherit' }) => ChildProcess;
+
+interface ProcguardSelfProtection {
+  protectSelf(): ProtectResult;
+  status(): Status;
+}
+
+/** Long enough to outlive any scenario, short enough to end on its own if it is ever left behind. */
+const SLEEP_SECONDS = '300';
 
 function report(event: AgentEvent): void {
   process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+/** /proc/<pid>/oom_score_adj; null when the process is gone. */
+function readOomScoreAdj(pid: number | 'self'): number | null {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** Running: not exited, not a zombie waiting to be reaped. */
+function running(child: ChildProcess): boolean {
+  if (child.exitCode !== null || child.signalCode !== null) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /** Memory the agent keeps for its whole life, every page written so it counts as resident. */
@@ -20,9 +52,51 @@ function holdMemory(bytes: number): Buffer[] {
   return chunks;
 }
 
-function main(): void {
+/** What an agent does first thing at startup: lower its own score, and report what is in effect. */
+function protectAgent(): void {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const procguard = require('procguard') as ProcguardSelfProtection;
+  const result = procguard.protectSelf();
+  report({
+    event: 'agent-protected',
+    applied: result.applied,
+    previous: result.previous,
+    oomScoreAdj: result.oomScoreAdj,
+    error: result.error?.message ?? null,
+    statusOomScoreAdj: procguard.status().agent.oomScoreAdj,
+    procOomScoreAdj: readOomScoreAdj('self')!,
+  });
+}
+
+/** A running `sleep`, once it has been exec'd (its priorities are applied by then). */
+function startSleep(spawn: Spawn, options: { oomScoreAdj?: 'inherit' }): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sleep', [SLEEP_SECONDS], { ...options, stdio: 'ignore' });
+    child.once('spawn', () => resolve(child));
+    child.once('error', reject);
+  });
+}
+
+/** A child spawned with the defaults: its score, read from outside while it runs; then it goes. */
+async function checkDefaultChild(spawn: Spawn): Promise<void> {
+  const child = await startSleep(spawn, {});
+  const oomScoreAdj = readOomScoreAdj(child.pid!)!;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+  report({ event: 'default-child-checked', pid: child.pid!, oomScoreAdj });
+}
+
+async function startDaemon(spawn: Spawn): Promise<ChildProcess> {
+  const daemon = await startSleep(spawn, { oomScoreAdj: 'inherit' });
+  report({ event: 'daemon-started', pid: daemon.pid!, oomScoreAdj: readOomScoreAdj(daemon.pid!)! });
+  return daemon;
+}
+
+async function main(): Promise<void> {
   process.title = 'pg-agent';
   const config = JSON.parse(process.argv[2] ?? '{}') as AgentConfig;
+  if (config.protectSelf) protectAgent();
   const held = holdMemory(config.holdBytes);
   report({
     event: 'agent-ready',
@@ -34,6 +108,8 @@ function main(): void {
 
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { spawn } = require(config.spawnModule) as { spawn: Spawn };
+  if (config.protectSelf) await checkDefaultChild(spawn);
+  const daemon = config.daemon ? await startDaemon(spawn) : null;
   const spawnedAt = Date.now();
   const child = spawn(process.execPath, [config.balloonScript, JSON.stringify(config.balloon)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let peakBytes = 0;
@@ -52,6 +128,10 @@ function main(): void {
   child.on('exit', (code, signal) => {
     // Wait for the last balloon lines ('close') only briefly: a killed balloon may leave a grandchild holding the pipe.
     const finish = (): void => {
+      if (daemon) {
+        report({ event: 'daemon-checked', pid: daemon.pid!, alive: running(daemon), oomScoreAdj: readOomScoreAdj(daemon.pid!) });
+        daemon.kill('SIGKILL'); // the experiment is over; it is ours to end
+      }
       report({
         event: 'child-exit',
         pid: child.pid!,
@@ -76,4 +156,7 @@ function main(): void {
   });
 }
 
-main();
+main().catch((err: Error) => {
+  report({ event: 'agent-error', message: err.message });
+  process.exit(2);
+});

@@ -21,9 +21,30 @@ export interface AgentConfig {
   holdBytes: number;
   balloonScript: string;
   balloon: BalloonConfig;
+  /** The agent calls procguard's protectSelf() first thing, before it holds memory or spawns. */
+  protectSelf?: boolean;
+  /** The agent also spawns a daemon (a `sleep`) with oomScoreAdj: 'inherit' before the balloon. */
+  daemon?: boolean;
 }
 
 export type AgentEvent =
+  | {
+      event: 'agent-protected';
+      /** What protectSelf() returned. */
+      applied: boolean;
+      previous: number | null;
+      oomScoreAdj: number;
+      error: string | null;
+      /** status().agent.oomScoreAdj and /proc/self/oom_score_adj, read right after. */
+      statusOomScoreAdj: number | null;
+      procOomScoreAdj: number;
+    }
+  /** A `sleep` spawned with the defaults after protectSelf(), its /proc/<pid>/oom_score_adj read while it ran. */
+  | { event: 'default-child-checked'; pid: number; oomScoreAdj: number }
+  /** The daemon (`sleep`, oomScoreAdj: 'inherit'), its /proc/<pid>/oom_score_adj read while it ran. */
+  | { event: 'daemon-started'; pid: number; oomScoreAdj: number }
+  /** After the balloon ended: whether the daemon was still running, and its score then. */
+  | { event: 'daemon-checked'; pid: number; alive: boolean; oomScoreAdj: number | null }
   | { event: 'agent-ready'; pid: number; oomScoreAdj: number; nice: number; heldBytes: number }
   | { event: 'child-started'; pid: number; oomScoreAdj: number; nice: number }
   | {

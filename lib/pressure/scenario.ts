@@ -19,6 +19,10 @@ export interface MemoryScenarioOptions {
   cgroupLimitBytes: number | null;
   /** Memory the agent holds, touched: more than the balloon reaches before the limit, so it is the bigger process. */
   agentHoldBytes: number;
+  /** The agent calls protectSelf() (oom_score_adj -1000) first thing, and checks a default child's score after it. procguard only. */
+  protectAgent?: boolean;
+  /** The agent also runs a daemon (`sleep`) spawned with oomScoreAdj: 'inherit', and reports whether it outlived the OOM. */
+  daemon?: boolean;
   balloonStepBytes?: number;
   balloonStepIntervalMs?: number;
   balloonMaxBytes?: number;
@@ -41,6 +45,17 @@ export interface MemoryScenarioOutcome {
     signal: NodeJS.Signals | null;
     /** The agent lived to print the child's exit. */
     reportedChildExit: boolean;
+    /** What protectSelf() did, as the agent saw it; null when the scenario did not protect the agent (or it died first). */
+    protection: {
+      applied: boolean;
+      previous: number | null;
+      oomScoreAdj: number;
+      error: string | null;
+      statusOomScoreAdj: number | null;
+      procOomScoreAdj: number;
+      /** A `sleep` spawned with the defaults afterwards: its /proc/<pid>/oom_score_adj while it ran. */
+      defaultChild: { pid: number; oomScoreAdj: number } | null;
+    } | null;
     errors: string[];
     stderrTail: string;
   };
@@ -52,9 +67,17 @@ export interface MemoryScenarioOutcome {
     exit: { code: number | null; signal: string | null; lastEvent: string | null } | null;
     peakBytes: number | null;
   } | null;
+  /** The daemon spawned with oomScoreAdj: 'inherit'; null when the scenario had none (or it never started). */
+  daemon: {
+    pid: number;
+    /** Read from /proc/<pid>/oom_score_adj once it ran. */
+    oomScoreAdj: number;
+    /** Still running when the balloon had ended; null when the agent died before it could look. */
+    aliveAfterChildExit: boolean | null;
+  } | null;
   /** The cgroup's oom_kill counter before and after; null without a cgroup or when the kernel lacks it. */
   oomKillCount: { before: number; after: number } | null;
-  /** The kernel's "Killed process" lines for the agent and the child, in order; null when /dev/kmsg cannot be read. */
+  /** The kernel's "Killed process" lines for this run's processes (agent, child, daemon), in order; null when /dev/kmsg cannot be read. */
   kernelKills: KernelOomKill[] | null;
   timings: {
     /** From start until the agent held its memory. */
@@ -99,8 +122,8 @@ function commOf(pid: number): string | null {
   }
 }
 
-/** Kills by pid what this run started and left behind: the cgroup's members, or the orphaned balloon. */
-async function reapLeftovers(cgroup: MemoryCgroup | null, balloonPid: number | null): Promise<void> {
+/** Kills by pid what this run started and left behind: the cgroup's members, or the orphaned balloon and daemon. */
+async function reapLeftovers(cgroup: MemoryCgroup | null, balloonPid: number | null, daemonPid: number | null): Promise<void> {
   const deadline = Date.now() + 5000; // an orphaned balloon notices and exits within a step
   if (cgroup) {
     while (cgroup.readPids().length && Date.now() < deadline) await sleep(50);
@@ -110,6 +133,8 @@ async function reapLeftovers(cgroup: MemoryCgroup | null, balloonPid: number | n
     while (alive(balloonPid) && Date.now() < deadline) await sleep(50);
     if (commOf(balloonPid) === 'pg-balloon') killQuietly(balloonPid);
   }
+  // The daemon outlives a killed agent (it is a `sleep`): the pid is still ours while it has that name.
+  if (!cgroup && daemonPid !== null && alive(daemonPid) && commOf(daemonPid) === 'sleep') killQuietly(daemonPid);
 }
 
 function killQuietly(pid: number): void {
@@ -125,11 +150,14 @@ export async function runMemoryScenario(options: MemoryScenarioOptions): Promise
   if (settings.cgroupLimitBytes === null && !insidePressureVm()) {
     throw new Error('a memory scenario without a cgroup limit would OOM the whole machine: it only runs inside the pressure-test VM');
   }
+  if (settings.protectAgent && settings.spawnModule !== 'procguard') throw new Error('protectAgent calls procguard\'s protectSelf(): it needs spawnModule procguard');
   const agentConfig: AgentConfig = {
     spawnModule: settings.spawnModule,
     holdBytes: settings.agentHoldBytes,
     balloonScript: pressureScript('balloon-main'),
     balloon: { stepBytes: settings.balloonStepBytes, stepIntervalMs: settings.balloonStepIntervalMs, maxBytes: settings.balloonMaxBytes },
+    protectSelf: Boolean(settings.protectAgent),
+    daemon: Boolean(settings.daemon),
   };
   const agentScript = pressureScript('agent-main');
   const cgroup = settings.cgroupLimitBytes === null ? null : createMemoryCgroup({ limitBytes: settings.cgroupLimitBytes });
@@ -180,10 +208,15 @@ export async function runMemoryScenario(options: MemoryScenarioOptions): Promise
     const ready = events.find((e): e is Extract<AgentEvent, { event: 'agent-ready' }> => e.event === 'agent-ready');
     const childStarted = events.find((e): e is Extract<AgentEvent, { event: 'child-started' }> => e.event === 'child-started');
     const childExit = events.find((e): e is Extract<AgentEvent, { event: 'child-exit' }> => e.event === 'child-exit');
+    const protection = events.find((e): e is Extract<AgentEvent, { event: 'agent-protected' }> => e.event === 'agent-protected');
+    const defaultChild = events.find((e): e is Extract<AgentEvent, { event: 'default-child-checked' }> => e.event === 'default-child-checked');
+    const daemonStarted = events.find((e): e is Extract<AgentEvent, { event: 'daemon-started' }> => e.event === 'daemon-started');
+    const daemonChecked = events.find((e): e is Extract<AgentEvent, { event: 'daemon-checked' }> => e.event === 'daemon-checked');
     const oomKillsAfter = cgroup?.readOomKillCount() ?? null;
-    await reapLeftovers(cgroup, childStarted?.pid ?? null);
+    await reapLeftovers(cgroup, childStarted?.pid ?? null, daemonStarted?.pid ?? null);
 
     const agentPid = ready?.pid ?? agentProcess.pid ?? null;
+    const runPids = [agentPid, childStarted?.pid, daemonStarted?.pid, defaultChild?.pid].filter((pid): pid is number => typeof pid === 'number');
     const agentKilled = exit.signal === 'SIGKILL' && !timedOut;
     const victim: Victim = agentKilled ? 'agent' : childExit?.signal === 'SIGKILL' ? 'child' : 'none';
     const killSeenAt = victim === 'agent' ? exitedAt : victim === 'child' ? childExitAt : null;
@@ -199,6 +232,17 @@ export async function runMemoryScenario(options: MemoryScenarioOptions): Promise
         exitCode: exit.code,
         signal: exit.signal,
         reportedChildExit: Boolean(childExit),
+        protection: protection
+          ? {
+              applied: protection.applied,
+              previous: protection.previous,
+              oomScoreAdj: protection.oomScoreAdj,
+              error: protection.error,
+              statusOomScoreAdj: protection.statusOomScoreAdj,
+              procOomScoreAdj: protection.procOomScoreAdj,
+              defaultChild: defaultChild ? { pid: defaultChild.pid, oomScoreAdj: defaultChild.oomScoreAdj } : null,
+            }
+          : null,
         errors: events.flatMap((e) => (e.event === 'agent-error' ? [e.message] : [])),
         stderrTail: stderr,
       },
@@ -211,9 +255,12 @@ export async function runMemoryScenario(options: MemoryScenarioOptions): Promise
             peakBytes: childExit?.balloonPeakBytes ?? null,
           }
         : null,
+      daemon: daemonStarted
+        ? { pid: daemonStarted.pid, oomScoreAdj: daemonStarted.oomScoreAdj, aliveAfterChildExit: daemonChecked ? daemonChecked.alive : null }
+        : null,
       oomKillCount: oomKillsBefore !== null && oomKillsAfter !== null ? { before: oomKillsBefore, after: oomKillsAfter } : null,
       // Other processes on a shared machine may be OOM-killed meanwhile: keep this run's.
-      kernelKills: readOomKillsSince(logCursor)?.filter((kill) => kill.pid === agentPid || kill.pid === childStarted?.pid) ?? null,
+      kernelKills: readOomKillsSince(logCursor)?.filter((kill) => runPids.includes(kill.pid)) ?? null,
       timings: {
         agentReadyMs: readyAt === null ? null : readyAt - started,
         untilKillMs: readyAt !== null && killSeenAt !== null ? killSeenAt - readyAt : null,

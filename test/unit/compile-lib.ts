@@ -22,15 +22,24 @@ export function compileLib({ withAddon }: { withAddon: boolean }): string {
   fs.mkdirSync(outDir, { recursive: true });
   // lib/package-root.ts finds the package (and so the addon) by its package.json's name.
   fs.writeFileSync(path.join(packageDir, 'package.json'), JSON.stringify({ name: 'procguard', private: true }));
-  for (const name of fs.readdirSync(path.join(repoDir, 'lib'))) {
-    if (!name.endsWith('.ts') || name.endsWith('.d.ts')) continue;
-    const source = fs.readFileSync(path.join(repoDir, 'lib', name), 'utf8');
-    const { outputText } = ts.transpileModule(source, {
-      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-      fileName: name,
-    });
-    fs.writeFileSync(path.join(outDir, name.replace(/\.ts$/, '.js')), outputText);
-  }
+  const compileDir = (relative: string): void => {
+    for (const entry of fs.readdirSync(path.join(repoDir, 'lib', relative), { withFileTypes: true })) {
+      const name = path.join(relative, entry.name);
+      if (entry.isDirectory()) {
+        fs.mkdirSync(path.join(outDir, name), { recursive: true });
+        compileDir(name);
+        continue;
+      }
+      if (!name.endsWith('.ts') || name.endsWith('.d.ts')) continue;
+      const source = fs.readFileSync(path.join(repoDir, 'lib', name), 'utf8');
+      const { outputText } = ts.transpileModule(source, {
+        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+        fileName: name,
+      });
+      fs.writeFileSync(path.join(outDir, name.replace(/\.ts$/, '.js')), outputText);
+    }
+  };
+  compileDir('');
   if (withAddon) {
     fs.symlinkSync(path.join(repoDir, 'node_modules'), path.join(packageDir, 'node_modules'));
     fs.symlinkSync(path.join(repoDir, 'build'), path.join(packageDir, 'build'));
