@@ -7,7 +7,7 @@
 // killing the runaway (../shared/reference/003). Cap and kill: memory.max, swap 0.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cgroupLayout, readCgroupWords } from './layout';
+import { cgroupLayout, forgetCgroupLayout, readCgroupWords } from './layout';
 import type { CgroupLayout } from './layout';
 import type { CgroupSpec } from './spec';
 import { currentConfig } from '../config';
@@ -246,6 +246,7 @@ function enableControllers(parent: string, controllers: Controller[], layout: Cg
   fs.mkdirSync(leaf, { recursive: true });
   write(leaf, 'cgroup.procs', String(process.pid));
   agentLeafParent = parent;
+  forgetCgroupLayout();
   logger().info('moved the agent into a leaf cgroup so that its children can have their own', { cgroup: leaf });
   write(parent, 'cgroup.subtree_control', request);
 }

@@ -61,8 +61,22 @@ export function readCgroupWords(file: string): string[] {
   }
 }
 
-/** The cgroups of this process (read again each call: the agent may move itself to a leaf). */
+let cached: CgroupLayout | undefined;
+
+/**
+ * The cgroups of this process. Read once (mountinfo alone costs a quarter of a millisecond) and
+ * again after forgetCgroupLayout(), which whoever moves the agent to another cgroup calls.
+ */
 export function cgroupLayout(): CgroupLayout {
+  cached ??= readCgroupLayout();
+  return cached;
+}
+
+export function forgetCgroupLayout(): void {
+  cached = undefined;
+}
+
+function readCgroupLayout(): CgroupLayout {
   const mounts = readCgroupMounts();
   const own = readOwnCgroups();
   const v2mount = mounts.find((m) => m.fstype === 'cgroup2');
