@@ -7,6 +7,10 @@ import type { MemoryScenarioOutcome } from '../../lib/pressure/scenario';
 
 /** oom_score_adj procguard gives the child of an agent whose own is 0 (priority management on). */
 export const CHILD_OOM_SCORE_ADJ = 998;
+/** What protectSelf() sets by default: the OOM killer never chooses the process. */
+export const PROTECTED_OOM_SCORE_ADJ = -1000;
+/** oom_score_adj procguard gives the child of a protected agent: an ordinary process. */
+export const CHILD_OF_PROTECTED_AGENT_OOM_SCORE_ADJ = 0;
 export const CHILD_NICE_INCREMENT = 5;
 
 function expectOomKillCounted(outcome: MemoryScenarioOutcome): void {
@@ -25,12 +29,15 @@ function describeOutcome(outcome: MemoryScenarioOutcome): string {
   return JSON.stringify(outcome, null, 1);
 }
 
-export function expectChildKilledAgentSurvived(outcome: MemoryScenarioOutcome, options: { kernelLogRequired: boolean }): void {
+export function expectChildKilledAgentSurvived(
+  outcome: MemoryScenarioOutcome,
+  options: { kernelLogRequired: boolean; agentProtected?: boolean },
+): void {
   const facts = describeOutcome(outcome);
   expect(outcome.timedOut, facts).toBe(false);
-  expect(outcome.agent.oomScoreAdj, facts).toBe(0);
+  expect(outcome.agent.oomScoreAdj, facts).toBe(options.agentProtected ? PROTECTED_OOM_SCORE_ADJ : 0);
   expect(outcome.child, facts).not.toBeNull();
-  expect(outcome.child!.oomScoreAdj, facts).toBe(CHILD_OOM_SCORE_ADJ);
+  expect(outcome.child!.oomScoreAdj, facts).toBe(options.agentProtected ? CHILD_OF_PROTECTED_AGENT_OOM_SCORE_ADJ : CHILD_OOM_SCORE_ADJ);
   expect(outcome.child!.nice, facts).toBe(Math.min(outcome.agent.nice! + CHILD_NICE_INCREMENT, 19));
   // The agent saw its child end by SIGKILL, in its 'exit' event, and said so.
   expect(outcome.agent.reportedChildExit, facts).toBe(true);
@@ -41,7 +48,7 @@ export function expectChildKilledAgentSurvived(outcome: MemoryScenarioOutcome, o
   expect(outcome.victim, facts).toBe('child');
   expectOomKillCounted(outcome);
   if (outcome.kernelKills || options.kernelLogRequired) {
-    // The child, and only the child: the agent was never the kernel's choice.
+    // The child, and only the child: the agent (and a daemon, if any) was never the kernel's choice.
     expect(killsOfRun(outcome), `the kernel log's "Killed process" lines\n${facts}`).toEqual([
       { pid: outcome.child!.pid, comm: 'pg-balloon', scope: outcome.cgroup ? 'memcg' : 'global' },
     ]);

@@ -1,11 +1,18 @@
 // In a VM with a real kernel (Debian 6.1), pure cgroup v2, 1 GB of RAM and no swap: the same
-// agent and child under a cgroup v2 limit, and under a global OOM with no limit at all. One
-// boot runs all four scenarios (vm-jobs/memory-scenarios.cjs); each test checks one.
+// agent and child under a cgroup v2 limit, and under a global OOM with no limit at all, and an
+// agent that protects itself (protectSelf(), which needs CAP_SYS_RESOURCE: the VM's root has it)
+// with a daemon that keeps its protection. One boot runs every scenario
+// (vm-jobs/memory-scenarios.cjs); each test checks one.
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it, TestContext } from 'vitest';
 import type { MemoryScenarioOptions, MemoryScenarioOutcome } from '../../lib/pressure/scenario';
 import { MB } from '../../lib/pressure/scenario';
-import { expectAgentKilled, expectChildKilledAgentSurvived } from './expect-outcome';
+import {
+  CHILD_OF_PROTECTED_AGENT_OOM_SCORE_ADJ,
+  expectAgentKilled,
+  expectChildKilledAgentSurvived,
+  PROTECTED_OOM_SCORE_ADJ,
+} from './expect-outcome';
 import { requireOrSkip } from './requirements';
 import { runNodeScriptInVm, VmRun, VmUnavailableError } from './vm/run-in-vm';
 
@@ -19,6 +26,8 @@ const scenarios: NamedScenario[] = [
   // Half the VM's RAM: in the control the agent must be the biggest process when the kernel picks.
   { name: 'global/procguard', spawnModule: 'procguard', cgroupLimitBytes: null, agentHoldBytes: 500 * MB },
   { name: 'global/node:child_process', spawnModule: 'node:child_process', cgroupLimitBytes: null, agentHoldBytes: 500 * MB },
+  // Well over half the VM's RAM: unprotected, the agent would be the kernel's choice whatever its children's scores.
+  { name: 'global/protectSelf', spawnModule: 'procguard', cgroupLimitBytes: null, agentHoldBytes: 600 * MB, protectAgent: true, daemon: true },
 ];
 
 type JobResult =
@@ -43,6 +52,8 @@ beforeAll(async () => {
         const { victim, timings, kernelKills } = result.outcome;
         console.log(`vm: ${result.name}: victim ${victim}, ${timings.totalMs} ms (agent ready ${timings.agentReadyMs} ms, kill ${timings.untilKillMs} ms later)`);
         for (const kill of kernelKills ?? []) console.log(`vm:   ${kill.line}`);
+        if (result.outcome.agent.protection) console.log(`vm:   protectSelf: ${JSON.stringify(result.outcome.agent.protection)}`);
+        if (result.outcome.daemon) console.log(`vm:   daemon: ${JSON.stringify(result.outcome.daemon)}`);
       }
     }
   } catch (err) {
@@ -71,6 +82,16 @@ function outcomeOf(context: TestContext, name: string): MemoryScenarioOutcome {
 function expectInKernelLog(outcome: MemoryScenarioOutcome, pid: number, comm: string): void {
   const prefix = outcome.cgroup ? 'Memory cgroup out of memory' : 'Out of memory';
   expect(run!.kernelLog).toContain(`${prefix}: Killed process ${pid} (${comm})`);
+}
+
+function expectNeverKilledByKernel(pid: number): void {
+  expect(run!.kernelLog).not.toMatch(new RegExp(`Killed process ${pid} \\(`));
+}
+
+/** The victim's resident memory when it was killed, from the kernel's line: anon + file + shmem, as the kernel counts it. */
+function residentBytesAtKill(line: string): number {
+  const kb = (field: string): number => Number(new RegExp(`${field}:(\\d+)kB`).exec(line)![1]);
+  return (kb('anon-rss') + kb('file-rss') + kb('shmem-rss')) * 1024;
 }
 
 describe(`a VM: Linux 6.1, pure cgroup v2, ${VM_MEMORY_MB} MB of RAM, no swap`, () => {
@@ -116,6 +137,49 @@ describe(`a VM: Linux 6.1, pure cgroup v2, ${VM_MEMORY_MB} MB of RAM, no swap`, 
       expect(outcome.cgroup).toBeNull();
       expectAgentKilled(outcome, { kernelLogRequired: true });
       expectInKernelLog(outcome, outcome.agent.pid!, 'pg-agent');
+    });
+  });
+
+  describe('an agent that protects itself with protectSelf(), holding 600 MB, with a daemon and a growing child, no cgroup limit: the whole VM runs out of memory', () => {
+    it("protectSelf() sets the agent's oom_score_adj from 0 to -1000, as status() and /proc/self/oom_score_adj show", (context) => {
+      const { protection } = outcomeOf(context, 'global/protectSelf').agent;
+      expect(protection).toEqual({
+        applied: true,
+        previous: 0,
+        oomScoreAdj: PROTECTED_OOM_SCORE_ADJ,
+        error: null,
+        statusOomScoreAdj: PROTECTED_OOM_SCORE_ADJ,
+        procOomScoreAdj: PROTECTED_OOM_SCORE_ADJ,
+        defaultChild: expect.anything(),
+      });
+    });
+
+    it('after protectSelf(), a child spawned with the defaults gets oom_score_adj 0, an ordinary process', (context) => {
+      const outcome = outcomeOf(context, 'global/protectSelf');
+      // A running `sleep`, read from outside through /proc/<pid>/oom_score_adj.
+      expect(outcome.agent.protection!.defaultChild!.oomScoreAdj).toBe(CHILD_OF_PROTECTED_AGENT_OOM_SCORE_ADJ);
+      // The balloon, read by itself.
+      expect(outcome.child!.oomScoreAdj).toBe(CHILD_OF_PROTECTED_AGENT_OOM_SCORE_ADJ);
+    });
+
+    it("a protected agent (protectSelf) is never the OOM killer's victim; its children are", (context) => {
+      const outcome = outcomeOf(context, 'global/protectSelf');
+      expect(outcome.cgroup).toBeNull();
+      expectChildKilledAgentSurvived(outcome, { kernelLogRequired: true, agentProtected: true });
+      expectInKernelLog(outcome, outcome.child!.pid, 'pg-balloon');
+      expectNeverKilledByKernel(outcome.agent.pid!);
+      // The agent was the biggest process when the kernel chose, and still was not chosen.
+      expect(outcome.agent.heldBytes!).toBeGreaterThan(residentBytesAtKill(outcome.kernelKills![0].line));
+    });
+
+    it("a daemon spawned with oomScoreAdj: 'inherit' keeps the agent's protection and outlives the OOM", (context) => {
+      const outcome = outcomeOf(context, 'global/protectSelf');
+      expect(outcome.daemon, JSON.stringify(outcome, null, 1)).toEqual({
+        pid: expect.any(Number),
+        oomScoreAdj: PROTECTED_OOM_SCORE_ADJ,
+        aliveAfterChildExit: true,
+      });
+      expectNeverKilledByKernel(outcome.daemon!.pid);
     });
   });
 });
