@@ -12,7 +12,7 @@ function runToClose(command: string, args: string[], options: cp.SpawnOptions = 
   return rec.closed.then(() => ({ exit: rec.args.exit, counts: rec.counts }));
 }
 
-describe('file descriptors (beyond those this test process inherited without close-on-exec, which node passes on too)', () => {
+describe('file descriptors: a child gets exactly what it was given, even when the agent holds inherited fds without close-on-exec', () => {
   it('gives a child only fds 0, 1 and 2 by default', async () => {
     const child = spawn('sleep', ['30']);
     const rec = record(child);
@@ -71,6 +71,25 @@ describe('file descriptors (beyond those this test process inherited without clo
     await record(child).closed;
     const fds = Object.fromEntries(out.trim().split('\n').map((fd) => [Number(fd), '(listed by ls)']));
     expect(unexpectedFds(fds, [0, 1, 2, 3])).toEqual({ missing: [], extra: {} });
+  });
+
+  it('does not pass on an fd the agent itself inherited without close-on-exec (node would)', async () => {
+    // The agent gets a non-close-on-exec fd 3 from its own parent, as a shell or a CI runner
+    // may give it; its child must still see only 0, 1 and 2.
+    const agent = cp.spawn(process.execPath, ['-e', `
+      const { spawn } = require('procguard');
+      const c = spawn('sh', ['-c', 'exec ls /proc/self/fd']);
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.on('close', () => console.log(JSON.stringify(out.trim().split('\\n').map(Number))));
+    `], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
+    let out = '';
+    agent.stdout!.on('data', (d) => (out += d));
+    await new Promise((resolve) => agent.on('close', resolve));
+    // ls's own directory fd is the 4th; fd 3 of the agent must not be there as anything else.
+    const listed = JSON.parse(out) as number[];
+    expect(listed.filter((fd) => fd > 3)).toEqual([]);
+    expect(listed).toEqual([0, 1, 2, 3]);
   });
 
   it("keeps the agent's fd count unchanged after 2,000 spawns", async () => {

@@ -163,24 +163,6 @@ export function errorFields(err: unknown): Record<string, unknown> {
   return { ...e, name: e.name, message: e.message, code: e.code, constructor: e.constructor.name };
 }
 
-/**
- * This process's fds >= 3 that are not close-on-exec: inherited from whoever started the test run
- * (a shell, a CI runner). node:child_process passes them on to every child, so they are not leaks of
- * procguard's; everything procguard, node and libuv open themselves is close-on-exec.
- */
-export function inheritedFds(): number[] {
-  const O_CLOEXEC = 0o2000000;
-  return listFds('self').filter((fd) => {
-    if (fd < 3) return false;
-    try {
-      const flags = /flags:\s*([0-7]+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
-      return flags !== null && (parseInt(flags[1], 8) & O_CLOEXEC) === 0;
-    } catch {
-      return false; // closed meanwhile (it was the fd of readdir itself)
-    }
-  });
-}
-
 /** The fds open in a process and what each refers to (readlink of /proc/<pid>/fd/N). */
 export function fdTable(pid: number | 'self'): Record<number, string> {
   const table: Record<number, string> = {};
@@ -196,13 +178,14 @@ export function fdTable(pid: number | 'self'): Record<number, string> {
 
 /**
  * Compares a child's fd table with the fds it should have: `missing` are expected but absent,
- * `extra` (with what they refer to) are neither expected nor inherited by this process.
+ * `extra` (with what they refer to) are not expected.
  */
 export function unexpectedFds(table: Record<number, string>, expected: number[]): { missing: number[]; extra: Record<number, string> } {
-  const inherited = inheritedFds();
+  // Strict: procguard closes every fd it was not asked to pass, even ones the agent itself
+  // inherited without close-on-exec (node would pass those on; see the README's differences).
   const fds = Object.keys(table).map(Number);
   const extra: Record<number, string> = {};
-  for (const fd of fds) if (!expected.includes(fd) && !inherited.includes(fd)) extra[fd] = table[fd];
+  for (const fd of fds) if (!expected.includes(fd)) extra[fd] = table[fd];
   return { missing: expected.filter((fd) => !fds.includes(fd)), extra };
 }
 
