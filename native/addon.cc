@@ -10,10 +10,8 @@
 
 #include "addon_state.h"
 #include "child_watch.h"
+#include "linux_compat.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 Napi::Value Spawn(const Napi::CallbackInfo &info);
 Napi::Value SpawnSync(const Napi::CallbackInfo &info);

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 #include "child.h"
+#include "linux_compat.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,12 +24,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 /* The kernel's own sigaction layout: glibc's wrapper refuses its two internal signals, and
  * every disposition has to go back to default. */

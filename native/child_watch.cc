@@ -1,5 +1,7 @@
 #include "child_watch.h"
 
+#include "linux_compat.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -8,12 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
 
 int64_t MonotonicMicros() {
   struct timespec ts;
@@ -22,7 +18,7 @@ int64_t MonotonicMicros() {
 }
 
 // waitid through syscall(): glibc's wrapper has no rusage argument.
-static int WaitidWithUsage(int idtype, int id, siginfo_t *info, int options, struct rusage *usage) {
+int WaitidWithUsage(int idtype, int id, siginfo_t *info, int options, struct rusage *usage) {
   for (;;) {
     long r = syscall(SYS_waitid, idtype, id, info, options, usage);
     if (r == 0) return 0;
@@ -126,7 +122,7 @@ void ChildWatch::OnPidfdReadable(uv_poll_t *handle, int, int) {
   siginfo_t info{};
   struct rusage usage{};
   // A pidfd is readable once its process has exited; WNOHANG guards against a spurious wakeup.
-  int r = WaitidWithUsage(P_PIDFD, self->pidfd_, &info, WEXITED | WNOHANG, &usage);
+  int r = WaitidWithUsage(PG_P_PIDFD, self->pidfd_, &info, WEXITED | WNOHANG, &usage);
   if (r == -EINVAL) r = WaitidWithUsage(P_PID, self->pid_, &info, WEXITED | WNOHANG, &usage);  // before 5.4
   if (r == 0 && info.si_pid != 0) self->Exited(info, usage);
 }

@@ -13,17 +13,12 @@
 #include <vector>
 
 #include "launch.h"
+#include "linux_compat.h"
 
 #include <cstring>
 
 #include "child_watch.h"
 
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 namespace {
 
@@ -148,18 +143,21 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   // here once the child has its copy.
   std::vector<int> stdioSrc(n, -1);
   out.pipes.assign(n, -1);
-  std::vector<int> childEnds;
+  std::vector<int> childEnds, cgroupFds;
+  // A failure before the clone: nothing of it may stay open.
+  auto failBeforeClone = [&](int err, const char *step) {
+    out.err = err;
+    out.failedStep = step;
+    CloseAll(cgroupFds);
+    CloseAll(out.pipes);
+    CloseAll(childEnds);
+    return out;
+  };
   for (size_t i = 0; i < n; i++) {
     const std::string &kind = request.stdioKinds[i];
     if (kind == "pipe") {
       int pair[2];
-      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-        out.err = errno;
-        out.failedStep = "socketpair";
-        CloseAll(out.pipes);
-        CloseAll(childEnds);
-        return out;
-      }
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return failBeforeClone(errno, "socketpair");
       out.pipes[i] = pair[0];
       childEnds.push_back(pair[1]);
       stdioSrc[i] = pair[1];
@@ -173,17 +171,9 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   plan.stdio_src = stdioSrc.data();
 
   // The cgroups' cgroup.procs, opened here so that the child only has to write to them.
-  std::vector<int> cgroupFds;
   for (const std::string &procs : request.cgroupProcs) {
     int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-      out.err = errno;
-      out.failedStep = "cgroup";
-      CloseAll(cgroupFds);
-      CloseAll(out.pipes);
-      CloseAll(childEnds);
-      return out;
-    }
+    if (fd < 0) return failBeforeClone(errno, "cgroup");
     cgroupFds.push_back(fd);
   }
   plan.ncgroup_fds = int(cgroupFds.size());
@@ -198,14 +188,7 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   out.ownAddressSpace = credentialsChange || plan.toggle_dumpable;
 
   int reportPipe[2];
-  if (pipe2(reportPipe, O_CLOEXEC) != 0) {
-    out.err = errno;
-    out.failedStep = "pipe";
-    CloseAll(cgroupFds);
-    CloseAll(out.pipes);
-    CloseAll(childEnds);
-    return out;
-  }
+  if (pipe2(reportPipe, O_CLOEXEC) != 0) return failBeforeClone(errno, "pipe");
   plan.report_fd = reportPipe[1];
 
   // The child's stack. In the CLONE_VFORK case it is a part of this frame that nothing uses

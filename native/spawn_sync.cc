@@ -20,13 +20,8 @@
 
 #include "child_watch.h"
 #include "launch.h"
+#include "linux_compat.h"
 
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
 
 namespace {
 
@@ -166,13 +161,8 @@ class SyncRun {
   void TryReap() {
     siginfo_t info{};
     struct rusage usage{};
-    long r;
-    do {
-      r = launched_.pidfd >= 0 ? syscall(SYS_waitid, P_PIDFD, launched_.pidfd, &info, WEXITED | WNOHANG, &usage)
-                               : syscall(SYS_waitid, P_PID, launched_.pid, &info, WEXITED | WNOHANG, &usage);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0 && errno == EINVAL && launched_.pidfd >= 0)  // before 5.4: no P_PIDFD
-      r = syscall(SYS_waitid, P_PID, launched_.pid, &info, WEXITED | WNOHANG, &usage);
+    int r = launched_.pidfd >= 0 ? WaitidWithUsage(PG_P_PIDFD, launched_.pidfd, &info, WEXITED | WNOHANG, &usage) : -EINVAL;
+    if (r == -EINVAL) r = WaitidWithUsage(P_PID, launched_.pid, &info, WEXITED | WNOHANG, &usage);  // no pidfd, or before 5.4
     if (r != 0 || info.si_pid == 0) return;
     reaped_ = true;
     info_ = info;

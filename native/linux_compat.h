@@ -1,0 +1,27 @@
+/* Kernel interfaces newer than the oldest kernel and C library procguard supports: called
+ * through syscall() with these numbers (never as glibc wrappers, which would raise the glibc
+ * symbol floor), each with a fallback where the kernel answers ENOSYS or EINVAL. */
+#ifndef PROCGUARD_LINUX_COMPAT_H
+#define PROCGUARD_LINUX_COMPAT_H
+
+#include <sys/syscall.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000 /* Linux 5.2 */
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424 /* Linux 5.1 */
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* Linux 5.3 */
+#endif
+/* waitid's idtype for a pidfd (Linux 5.4). Our own name: glibc has P_PIDFD as an enum member. */
+#define PG_P_PIDFD 3
+#ifndef SYS_close_range
+#define SYS_close_range 436 /* Linux 5.9; CLOSE_RANGE_CLOEXEC 5.11 */
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#endif
