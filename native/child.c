@@ -169,6 +169,12 @@ int pg_child_main(void *arg) {
     else
       r = (call(SYS_close, i, 0, 0, 0), 0);
     if (r < 0) fail(plan, PG_STEP_STDIO, (int)-r);
+    /* A program expects blocking stdio; a stream of the agent's (a socket libuv made
+     * non-blocking) would give it EAGAIN. The flag is the open file's, as with libuv. */
+    if (src >= 0 && i <= 2) {
+      long flags = call(SYS_fcntl, i, F_GETFL, 0, 0);
+      if (flags >= 0 && (flags & O_NONBLOCK)) call(SYS_fcntl, i, F_SETFL, flags & ~O_NONBLOCK, 0);
+    }
   }
   /* No other descriptor survives exec: the agent's sockets, files and pipes stay its own. */
   cloexec_from(n);
