@@ -18,11 +18,20 @@
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
-      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden",
+                 "-include", "<(module_root_dir)/native/glibc_compat.h"],
       "cflags_cc": ["-std=c++17", "-fexceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "ldflags": [
         "-Wl,-z,now"
+      ],
+      "variables": {
+        "procguard_static_runtime%": "<!(node scripts/static-runtime.js)"
+      },
+      "target_conditions": [
+        ["OS=='linux' and procguard_static_runtime==1", {
+          "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL"]
+        }]
       ]
     }
   ]

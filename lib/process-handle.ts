@@ -61,8 +61,12 @@ export class GuardedProcessHandle {
     private readonly cgroupProcs?: string[],
   ) {}
 
-  /** ProcessWrap.spawn(): 0 or a negative errno, exactly as libuv's uv_spawn reports. */
-  spawn(options: NodeSpawnOptions): number {
+  /**
+   * ProcessWrap.spawn(): 0 or a negative errno, exactly as libuv's uv_spawn reports. Node up to
+   * 22 passes one options object; Node 24 passes (file, args, cwd, envPairs, stdio, flags, uid, gid).
+   */
+  spawn(...call: unknown[]): number {
+    const options = typeof call[0] === 'string' ? fromPositional(call) : (call[0] as NodeSpawnOptions);
     const stdio: NativeStdio[] = options.stdio.map((entry, i) => toNativeStdio(entry, i));
     const result = this.binding.spawn({
       file: options.file,
@@ -124,6 +128,22 @@ export class GuardedProcessHandle {
 
   /** Node closes its handle at exit; ours has nothing left to release by then. */
   close(): void {}
+}
+
+const PROCESS_FLAG_DETACHED = 1; // process_wrap's kProcessFlagDetached
+
+function fromPositional([file, args, cwd, envPairs, stdio, flags, uid, gid]: unknown[]): NodeSpawnOptions {
+  const id = (value: unknown) => (typeof value === 'number' && value >= 0 ? value : undefined);
+  return {
+    file: file as string,
+    args: (args as string[] | undefined) ?? [],
+    cwd: (cwd as string | undefined) ?? undefined,
+    envPairs: (envPairs as string[] | undefined) ?? [],
+    stdio: stdio as NodeStdioEntry[],
+    detached: ((flags as number) & PROCESS_FLAG_DETACHED) !== 0,
+    uid: id(uid),
+    gid: id(gid),
+  };
 }
 
 function toNativeStdio(entry: NodeStdioEntry, i: number): NativeStdio {

@@ -5,7 +5,7 @@ import { codedError, errnoException, invalidArgType, invalidArgValue } from './e
 import { loadNative } from './native';
 import type { NativeStdio } from './native';
 import { resolveChildPriority } from './priority';
-import { appliedPriority, killSignalOf, normalizeSpawnArguments, strictFailureNote, validateTimeout } from './spawn';
+import { appliedPriority, killSignalOf, normalizeSpawnArguments, strictFailureNote, validateTimeout, warnUnappliedOnce } from './spawn';
 import { searchPathOf, signalName } from './process-handle';
 import type { ResourceUsage } from './spawn';
 import { normalizeExecArgs, normalizeExecFileArgs, validateMaxBuffer } from './exec';
@@ -96,6 +96,7 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
     // Not Linux, or no addon: Node's own spawnSync, priority not applied.
     const result = nodeChildProcess.spawnSync(command, args as string[], options as SpawnSyncOptions) as GuardedSpawnSyncReturns<string | Buffer>;
     result.priority = { oomScoreAdj: null, nice: null, warnings: [] };
+    warnUnappliedOnce(plan);
     return result;
   }
 

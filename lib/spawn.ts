@@ -10,6 +10,7 @@ import type { NativeExit, NativeSpawnResult } from './native';
 import { GuardedProcessHandle } from './process-handle';
 import type { PriorityPlan } from './process-handle';
 import { reportPriorityFailure, resolveChildPriority } from './priority';
+import { logger } from './logger';
 import type { AppliedPriority, GuardOptions } from './types';
 import { Containment } from './cgroup/containment';
 import type { ResourceUsage } from './cgroup/containment';
@@ -213,6 +214,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   if (!binding) {
     // Not Linux, or no addon: fall back to Node's own handle, priority not applied.
     child.priority = { oomScoreAdj: null, nice: null, warnings: [] };
+    warnUnappliedOnce(plan);
   } else {
     const handle = new GuardedProcessHandle(binding, plan, containment.procsFiles());
     handle.onexit = child._handle!.onexit as GuardedProcessHandle['onexit'];
@@ -246,6 +248,17 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     }
   }
   return child;
+}
+
+let unappliedWarned = false;
+
+/** Without the engine a per-spawn oomScoreAdj or nice cannot be applied: say so, once. */
+export function warnUnappliedOnce(plan: PriorityPlan): void {
+  if (unappliedWarned || (plan.oomScoreAdj === undefined && plan.nice === undefined)) return;
+  unappliedWarned = true;
+  logger().warn('oomScoreAdj and nice are not applied: the native engine is not loaded', {
+    reason: loadNative().error ?? 'unknown',
+  });
 }
 
 /** The sentence added to a spawn error when strict stopped the command. */

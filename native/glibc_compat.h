@@ -23,8 +23,8 @@
 
 #include <features.h>
 
-#if defined(__GLIBC__) && !defined(PROCGUARD_NO_GLIBC_COMPAT) && __GLIBC_PREREQ(2, 32) && \
-    (defined(__x86_64__) || defined(__aarch64__))
+#if defined(__GLIBC__) && !defined(PROCGUARD_NO_GLIBC_COMPAT) && (defined(__x86_64__) || defined(__aarch64__))
+#if __GLIBC_PREREQ(2, 32) /* a separate #if: musl has no __GLIBC_PREREQ */
 
 #if defined(__x86_64__)
 #define PROCGUARD_GLIBC_BASE "GLIBC_2.2.5"
@@ -112,6 +112,7 @@ PROCGUARD_COMPAT uint32_t arc4random(void) {
  * how the unwinder worked before: the object whose PT_LOAD segments hold pc, and its
  * PT_GNU_EH_FRAME. (dlfo_eh_dbase does not exist on x86_64 and aarch64.)
  */
+#ifdef DLFO_STRUCT_HAS_EH_DBASE /* <dlfcn.h> of glibc 2.35+: struct dl_find_object */
 struct procguard_dlfo_search {
   uintptr_t pc;
   struct dl_find_object *result;
@@ -150,11 +151,13 @@ PROCGUARD_COMPAT int _dl_find_object(void *pc, struct dl_find_object *result) {
   dl_iterate_phdr(procguard_dlfo_callback, &search);
   return search.found ? 0 : -1;
 }
+#endif /* DLFO_STRUCT_HAS_EH_DBASE */
 
 #undef PROCGUARD_COMPAT
 #endif /* !__cplusplus */
 
 #undef PROCGUARD_GLIBC_BASE
-#endif /* glibc 2.32+ on x86_64 or aarch64 */
+#endif /* glibc 2.32+ */
+#endif /* glibc on x86_64 or aarch64 */
 
 #endif /* PROCGUARD_GLIBC_COMPAT_H */

@@ -68,6 +68,15 @@ function formatSize(bytes) {
   return `${round(bytes / 2 ** 10, 0)} kB`;
 }
 
+/** Microseconds -> '826 µs' / '1.25 ms' / '34.1 ms' / '127 ms' / '1.2 s' (3 significant digits). */
+function formatDuration(micros) {
+  if (!Number.isFinite(micros)) return 'n/a';
+  const sig3 = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+  if (micros < 1000) return `${micros.toFixed(0)} µs`;
+  if (micros < 1e6) return `${sig3(micros / 1e3)} ms`;
+  return `${sig3(micros / 1e6)} s`;
+}
+
 // ---------------------------------------------------------------- memory
 
 /** A field of /proc/<pid>/status in bytes (VmRSS, VmHWM, ...), or null. */
@@ -267,7 +276,7 @@ async function waitForQuietMachine({ maxWaitMs = 60_000, busyShare = 0.1 } = {})
     share = (readMachineCpu().busy - before) / cores;
     if (share <= busyShare || Date.now() >= deadline) return share;
     if (!announced) {
-      process.stderr.write(`  waiting for a quiet machine (CPU ${(100 * share).toFixed(0)}% busy, up to ${maxWaitMs / 1000} s)\n`);
+      process.stderr.write(`  waiting for a quiet machine (CPU ${(100 * share).toFixed(0)}% busy, up to ${Math.round(maxWaitMs / 1000)} s)\n`);
       announced = true;
     }
   }
@@ -276,15 +285,22 @@ async function waitForQuietMachine({ maxWaitMs = 60_000, busyShare = 0.1 } = {})
 /**
  * runWorker, repeated (up to `attempts` times) while other processes disturb the measurement
  * (the worker's result reports `otherCpu.share`); returns the least disturbed result.
+ * `deadline` (a Date.now() value) bounds the whole benchmark: past it, no more waiting for a quiet
+ * machine and no repeats; before it, the wait is cut to the time left.
  */
-async function runWorkerUndisturbed(workerOptions, { attempts = 1, maxOtherShare = 0.05, maxWaitMs = 60_000 } = {}) {
+async function runWorkerUndisturbed(workerOptions, { attempts = 1, maxOtherShare = 0.05, maxWaitMs = 60_000, deadline = Infinity } = {}) {
   let best = null;
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    await waitForQuietMachine({ maxWaitMs });
+    const waitMs = Math.min(maxWaitMs, deadline - Date.now());
+    if (waitMs > 0) await waitForQuietMachine({ maxWaitMs: waitMs });
     const result = await runWorker(workerOptions);
     result.attempt = attempt;
     if (!best || result.otherCpu.share < best.otherCpu.share) best = result;
     if (result.otherCpu.share <= maxOtherShare) break;
+    if (attempt < attempts && Date.now() >= deadline) {
+      process.stderr.write(`  other processes used ${(100 * result.otherCpu.share).toFixed(0)}% of the CPU meanwhile; out of time, keeping it\n`);
+      break;
+    }
     if (attempt < attempts) {
       process.stderr.write(`  other processes used ${(100 * result.otherCpu.share).toFixed(0)}% of the CPU meanwhile; measuring again\n`);
     }
@@ -357,6 +373,7 @@ module.exports = {
   round,
   parseSize,
   formatSize,
+  formatDuration,
   readStatusBytes,
   readVmRssBytes,
   holdResidentMemory,

@@ -1,0 +1,77 @@
+// @ts-check
+// A CommonJS consumer of the installed procguard tarball (see ../README.md).
+'use strict';
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const procguard = require('procguard');
+const { spawn, execFileSync, status } = procguard;
+
+const expectNative = (process.env.SMOKE_EXPECT || 'native') === 'native';
+const env = { PATH: '/usr/bin:/bin' };
+const script = 'cat /proc/self/oom_score_adj; cut -d" " -f19 /proc/self/stat';
+/** @type {Record<string, unknown>} */
+const report = { consumer: 'cjs', node: process.version, arch: process.arch };
+
+/** @param {string | Buffer} out */
+const lines = (out) => String(out).trim().split('\n');
+
+async function main() {
+  /** @type {import('procguard').Status} */
+  const st = status();
+  report.native = st.native;
+  if (!expectNative) {
+    assert.equal(st.native, false, 'the addon loaded where it should not');
+    assert.match(String(st.nativeError), /No native build was found/);
+    report.nativeError = st.nativeError;
+    // Still node:child_process: the command runs, with the agent's own priorities.
+    const own = [require('node:fs').readFileSync('/proc/self/oom_score_adj', 'utf8').trim()];
+    assert.equal(lines(execFileSync('sh', ['-c', script], { oomScoreAdj: 500, env }))[0], own[0]);
+    const child = spawn('sh', ['-c', 'exit 3'], { oomScoreAdj: 500, env });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(code, 3);
+    assert.deepEqual(child.priority, { oomScoreAdj: null, nice: null, warnings: [] });
+    return;
+  }
+  assert.equal(st.native, true, `the addon did not load: ${st.nativeError}`);
+
+  // Which binary node-gyp-build picked, and C++ exceptions inside it.
+  const root = path.dirname(require.resolve('procguard/package.json'));
+  const nodeGypBuild = 'node-gyp-build'; // untyped: required by name, as any
+  const file = require(nodeGypBuild).path(root);
+  report.addon = path.relative(root, file);
+  if (process.env.SMOKE_ADDON) assert.equal(report.addon, process.env.SMOKE_ADDON);
+  const binding = require(file);
+  assert.throws(() => binding.spawnSync({ get file() { throw new Error('thrown-in-a-getter'); } }), /thrown-in-a-getter/);
+  assert.throws(() => binding.spawnSync({ file: 42 }), TypeError);
+  report.exceptions = 'ok';
+
+  // Sync and async spawns: the child reads its own oom_score_adj and nice.
+  report.sync = lines(execFileSync('sh', ['-c', script], { oomScoreAdj: 500, nice: 7, env }));
+  assert.deepEqual(report.sync, ['500', '7']);
+  const child = spawn('sh', ['-c', script], { oomScoreAdj: 500, nice: 7, env });
+  let out = '';
+  child.stdout?.on('data', (d) => (out += d));
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  report.async = lines(out);
+  assert.equal(code, 0);
+  assert.deepEqual(report.async, ['500', '7']);
+  assert.equal(child.priority.oomScoreAdj, 500);
+  assert.equal(child.priority.nice, 7);
+
+  // procguard/register: node:child_process itself, for code that calls it directly.
+  require('procguard/register');
+  const childProcess = require('node:child_process');
+  assert.equal(procguard.isInstalled(), true);
+  /** @type {any} */
+  const options = { oomScoreAdj: 500, nice: 7, env };
+  report.register = lines(childProcess.execFileSync('sh', ['-c', script], options));
+  assert.deepEqual(report.register, ['500', '7']);
+}
+
+main().then(
+  () => console.log(JSON.stringify({ ok: true, ...report })),
+  (err) => {
+    console.log(JSON.stringify({ ok: false, error: String(err && err.message), ...report }));
+    process.exitCode = 1;
+  },
+);
