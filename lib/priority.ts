@@ -5,7 +5,7 @@ import { logStartupOnce, managementState, variableNames } from './config';
 import { readIntegerVariable, type IntegerRange } from './env';
 import { logger } from './logger';
 import { loadNative } from './native';
-import { readOwnNice, readOwnOomScoreAdj } from './self';
+import { readOwnNice, readOwnOomScoreAdj, recentOwnOomScoreAdj } from './self';
 
 export const OOM_SCORE_ADJ_RANGE: IntegerRange = { min: -1000, max: 1000 };
 export const NICE_RANGE: IntegerRange = { min: -20, max: 19 };
@@ -94,7 +94,7 @@ function applyDefaults(settings: CheckedSettings, managed: boolean): { oomScoreA
   const resolved: { oomScoreAdj?: number; nice?: number; strict: boolean } = { strict: settings.strict };
   if (typeof settings.oomScoreAdj === 'number') resolved.oomScoreAdj = settings.oomScoreAdj;
   else if (settings.oomScoreAdj === undefined && managed) {
-    resolved.oomScoreAdj = oomScoreFromEnv() ?? computeChildOomScore(readOwnOomScoreAdj() ?? 0);
+    resolved.oomScoreAdj = oomScoreFromEnv() ?? computeChildOomScore(recentOwnOomScoreAdj() ?? 0);
   }
   if (typeof settings.nice === 'number') resolved.nice = settings.nice;
   else if (settings.nice === undefined && managed) resolved.nice = niceFromEnv() ?? computeChildNice(readOwnNice() ?? 0);

@@ -7,20 +7,35 @@ const CAP_SYS_RESOURCE = 24;
 
 const oomScoreAdjBuffer = Buffer.alloc(16);
 
+let recent: { at: number; value: number | null } | undefined;
+
 /** The agent's /proc/self/oom_score_adj, or null where it cannot be read (not Linux, no /proc). */
 export function readOwnOomScoreAdj(): number | null {
-  // Read on every spawn: open/read/close into a reused buffer costs half of readFileSync.
+  // open/read/close into a reused buffer: half the cost of readFileSync.
   let fd: number | undefined;
+  let value: number | null = null;
   try {
     fd = fs.openSync('/proc/self/oom_score_adj', 'r');
     const length = fs.readSync(fd, oomScoreAdjBuffer, 0, oomScoreAdjBuffer.length, 0);
-    const value = Number.parseInt(oomScoreAdjBuffer.toString('latin1', 0, length), 10);
-    return Number.isInteger(value) ? value : null;
+    const parsed = Number.parseInt(oomScoreAdjBuffer.toString('latin1', 0, length), 10);
+    value = Number.isInteger(parsed) ? parsed : null;
   } catch {
-    return null;
+    value = null;
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
+  recent = { at: Date.now(), value };
+  return value;
+}
+
+/**
+ * The agent's oom_score_adj for computing a child's default: read at most once a second, since
+ * the read is a tenth of a spawn's own bookkeeping and the agent's score rarely changes. Any
+ * readOwnOomScoreAdj() (protectSelf(), status()) refreshes it at once.
+ */
+export function recentOwnOomScoreAdj(): number | null {
+  if (recent && Date.now() - recent.at < 1000) return recent.value;
+  return readOwnOomScoreAdj();
 }
 
 /** The agent's nice value (-20..19), or null where it cannot be read. */

@@ -662,6 +662,7 @@ async function main() {
   lines.push('### Targets');
   lines.push('');
   for (const t of targets) lines.push(`- ${t.result} ${t.name} ${t.limit}: ${t.value ?? '-'} (${t.detail})`);
+  if (options.quick) lines.push('', 'Quick run: few samples (the C loop is not yet at its steady state after 100 spawns); quote a full run.');
   console.log(lines.join('\n'));
 
   const results = {
