@@ -63,7 +63,8 @@ function syncStdio(stdio: unknown): SyncStdio[] {
     if (typeof stream.fd === 'number') return { kind: 'fd', fd: stream.fd };
     const handleFd = stream._handle?.fd ?? stream.handle?.fd;
     if (typeof handleFd === 'number' && handleFd >= 0) return { kind: 'fd', fd: handleFd };
-    if (isArrayBufferView(entry) || typeof entry === 'string') return { ...pipe, input: entry };
+    // Data for the child on this fd: written, then end-of-file, whatever the index.
+    if (isArrayBufferView(entry) || typeof entry === 'string') return { kind: 'pipe', childReads: true, childWrites: false, input: entry };
     throw invalidArgValue('stdio', entry);
   });
 }

@@ -97,6 +97,10 @@ static void CloseEnvironment(napi_async_cleanup_hook_handle hook, void *arg) {
   state->sigchld = nullptr;
   if (state->reapSoon) CloseHandle(state, reinterpret_cast<uv_handle_t *>(state->reapSoon));
   state->reapSoon = nullptr;
+  for (ChildWatch *watch : state->pendingExits) watch->ForgetExit();
+  state->pendingExits.clear();
+  if (state->exitDelivery) CloseHandle(state, reinterpret_cast<uv_handle_t *>(state->exitDelivery));
+  state->exitDelivery = nullptr;
   if (state->devNull >= 0) close(state->devNull);
   state->devNull = -1;
   state->teardown = nullptr;  // the tracker now lives on in the handles being closed

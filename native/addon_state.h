@@ -27,6 +27,10 @@ struct AddonState {
   std::list<ChildWatch *> liveChildren;
   int fallbackRefs = 0;
   uv_timer_t *reapSoon = nullptr;  // one look from the loop right after a fallback spawn
+  // Reaped children whose 'exit' is delivered after the I/O callbacks of the same loop turn,
+  // as libuv handles SIGCHLD last: output a child wrote before exiting comes first.
+  uv_check_t *exitDelivery = nullptr;
+  std::list<ChildWatch *> pendingExits;
   // Set while the environment is being torn down: closes are counted so that it waits for them.
   TeardownTracker *teardown = nullptr;
 };

@@ -166,9 +166,34 @@ void ChildWatch::Detach() {
 
 void ChildWatch::Exited(const siginfo_t &info, const struct rusage &usage) {
   reaped_ = true;
-  int64_t wall = MonotonicMicros() - startMicros_;
+  wallMicros_ = MonotonicMicros() - startMicros_;
+  exitInfo_ = info;
+  exitUsage_ = usage;
   StopWatching();
+  // Not now: the same turn of the loop may still hold the child's last output.
+  state_->pendingExits.push_back(this);
+  if (!state_->exitDelivery) {
+    state_->exitDelivery = NewHandle<uv_check_t>();
+    uv_check_init(state_->loop, state_->exitDelivery);
+    state_->exitDelivery->data = state_;
+  }
+  uv_check_start(state_->exitDelivery, DeliverPendingExits);
+}
 
+void ChildWatch::DeliverPendingExits(uv_check_t *check) {
+  auto *state = static_cast<AddonState *>(check->data);
+  uv_check_stop(check);
+  std::list<ChildWatch *> pending;
+  pending.swap(state->pendingExits);
+  for (ChildWatch *watch : pending) watch->Deliver();
+}
+
+void ChildWatch::ForgetExit() {
+  onExit_.Reset();
+  Napi::ObjectWrap<ChildWatch>::Unref();
+}
+
+void ChildWatch::Deliver() {
   Napi::Env env = Env();
   Napi::FunctionReference onExit = std::move(onExit_);
   // Let JS collect the object once it lets go of it; a reaped child needs no keeping alive.
@@ -177,7 +202,7 @@ void ChildWatch::Exited(const siginfo_t &info, const struct rusage &usage) {
   Napi::HandleScope scope(env);
   try {
     Napi::Object exit = Napi::Object::New(env);
-    DescribeExit(exit, info, usage, wall);
+    DescribeExit(exit, exitInfo_, exitUsage_, wallMicros_);
     // MakeCallback, so process.nextTick and promise jobs queued by 'exit' listeners run.
     onExit.MakeCallback(Value(), {exit}, *asyncContext_);
   } catch (const Napi::Error &e) {

@@ -25,6 +25,8 @@ class ChildWatch : public Napi::ObjectWrap<ChildWatch> {
   bool TryReap();
   // The environment is going away: stop watching without calling back.
   void Detach();
+  // Drops an exit not yet delivered (environment teardown).
+  void ForgetExit();
 
  private:
   Napi::Value Kill(const Napi::CallbackInfo &info);
@@ -33,6 +35,8 @@ class ChildWatch : public Napi::ObjectWrap<ChildWatch> {
 
   static void OnPidfdReadable(uv_poll_t *handle, int status, int events);
   void Exited(const siginfo_t &info, const struct rusage &usage);
+  static void DeliverPendingExits(uv_check_t *check);
+  void Deliver();
   void StopWatching();
 
   AddonState *state_ = nullptr;
@@ -43,6 +47,9 @@ class ChildWatch : public Napi::ObjectWrap<ChildWatch> {
   bool refed_ = true;
   bool inFallbackList_ = false;
   bool reapedOrDetached_ = false;
+  siginfo_t exitInfo_{};
+  struct rusage exitUsage_{};
+  int64_t wallMicros_ = 0;
   int64_t startMicros_ = 0;
   Napi::FunctionReference onExit_;
   Napi::AsyncContext *asyncContext_ = nullptr;
