@@ -47,7 +47,8 @@ export function readOwnCgroups(pid: number | 'self' = 'self'): Map<string, strin
   return own;
 }
 
-function dirInMount(mount: CgroupMount, cgroupPath: string): string {
+/** A cgroup path (as /proc/<pid>/cgroup gives it) as a directory under the mount. */
+export function dirInMount(mount: CgroupMount, cgroupPath: string): string {
   const relative = mount.root !== '/' && cgroupPath.startsWith(mount.root) ? cgroupPath.slice(mount.root.length) : cgroupPath;
   return path.join(mount.mountPoint, relative);
 }
