@@ -5,6 +5,7 @@ import { promisify, getSystemErrorName } from 'node:util';
 import { codedError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { killSignalOf, spawn, validateTimeout } from './spawn';
 import type { GuardedChildProcess } from './spawn';
+import type { GuardOptions } from './types';
 
 const MAX_BUFFER = 1024 * 1024;
 
@@ -87,6 +88,7 @@ export function execFile(file: string, ...rest: unknown[]): GuardedChildProcess 
     oomScoreAdj: options.oomScoreAdj as number | 'inherit' | undefined,
     nice: options.nice as number | 'inherit' | undefined,
     strict: options.strict as boolean | undefined,
+    cgroup: options.cgroup as GuardOptions['cgroup'],
   });
 
   const encoding = options.encoding !== 'buffer' && Buffer.isEncoding(options.encoding as string)

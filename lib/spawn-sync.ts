@@ -167,12 +167,20 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
 
 /** Node's checkExecSyncError(): the error execSync/execFileSync throw, or undefined. */
 function execSyncError(ret: Record<string, unknown>, args: string[] | undefined, cmd?: string): Error | undefined {
-  if (ret.error) return Object.assign(ret.error as Error, ret);
-  if (ret.status === 0) return undefined;
-  let message = `Command failed: ${cmd || (args ?? []).join(' ')}`;
-  const stderr = ret.stderr as Buffer | string | null;
-  if (stderr && stderr.length > 0) message += `\n${stderr.toString()}`;
-  return Object.assign(new Error(message), ret);
+  let err: Error;
+  if (ret.error) err = Object.assign(ret.error as Error, ret);
+  else if (ret.status === 0) return undefined;
+  else {
+    let message = `Command failed: ${cmd || (args ?? []).join(' ')}`;
+    const stderr = ret.stderr as Buffer | string | null;
+    if (stderr && stderr.length > 0) message += `\n${stderr.toString()}`;
+    err = Object.assign(new Error(message), ret);
+  }
+  // What procguard adds stays on the thrown error too (not enumerable, as on the result).
+  for (const name of ['priority', 'resourceUsage', 'oomKill', 'cgroup']) {
+    if (name in ret) Object.defineProperty(err, name, { value: ret[name], enumerable: false, writable: true, configurable: true });
+  }
+  return err;
 }
 
 export function execFileSync(file: string, ...rest: unknown[]): string | Buffer {

@@ -150,7 +150,12 @@ export class ChildCgroup {
       // too, as it is by default), oom_control counts kills.
       const failcnt = readNumber(path.join(dir, 'memory.failcnt'));
       const memswFailcnt = readNumber(path.join(dir, 'memory.memsw.failcnt'));
-      if (failcnt !== undefined) usage.memory_events_max = Math.max(failcnt, memswFailcnt ?? 0);
+      // Newer kernels (6.18 on the test host) count failcnt for memory only, never for memsw, which a cap
+      // without swap hits first: both then stay 0 even for a cgroup killed at its cap. A 0 beside a
+      // peak at the cap would say the cap was never hit: the kernel cannot give it, leave it out.
+      const hits = Math.max(failcnt ?? 0, memswFailcnt ?? 0);
+      const peakAtCap = this.spec.memoryMax !== undefined && (usage.memory_peak_bytes ?? 0) >= this.spec.memoryMax * 0.99;
+      if (failcnt !== undefined && (hits > 0 || !peakAtCap)) usage.memory_events_max = hits;
       const oomControl = readFlatKeyed(path.join(dir, 'memory.oom_control'));
       if (oomControl.oom_kill !== undefined) usage.memory_events_oom_kill = oomControl.oom_kill;
     }

@@ -5,7 +5,7 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { insidePressureVm } from './confinement';
-import { kernelLogCursor, KernelOomKill, readOomKillsSince } from './kernel-log';
+import { kernelLogCursor, KernelOomKill, readOomKillsSince } from '../kernel-log';
 import { launchInCgroup } from './launcher';
 import { createMemoryCgroup, MemoryCgroup } from './memory-cgroup';
 import { pressureScript } from './scripts';

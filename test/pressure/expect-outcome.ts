@@ -2,7 +2,7 @@
 // checked from every side: the harness (the agent's exit), the agent (the child's 'exit' event),
 // the cgroup's oom_kill counter, and the kernel's own "Killed process <pid> (<comm>)" line.
 import { expect } from 'vitest';
-import type { KernelOomKill } from '../../lib/pressure/kernel-log';
+import type { KernelOomKill } from '../../lib/kernel-log';
 import type { MemoryScenarioOutcome } from '../../lib/pressure/scenario';
 
 /** oom_score_adj procguard gives the child of an agent whose own is 0 (priority management on). */

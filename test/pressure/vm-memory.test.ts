@@ -2,7 +2,8 @@
 // agent and child under a cgroup v2 limit, and under a global OOM with no limit at all, and an
 // agent that protects itself (protectSelf(), which needs CAP_SYS_RESOURCE: the VM's root has it)
 // with a daemon that keeps its protection. One boot runs every scenario
-// (vm-jobs/memory-scenarios.cjs); each test checks one.
+// (vm-jobs/memory-scenarios.cjs), then the per-child cgroup scenarios (vm-jobs/cgroup-scenarios.cjs,
+// asserted in vm-cgroup.ts); each test checks one.
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it, TestContext } from 'vitest';
 import type { MemoryScenarioOptions, MemoryScenarioOutcome } from '../../lib/pressure/scenario';
@@ -14,6 +15,7 @@ import {
   PROTECTED_OOM_SCORE_ADJ,
 } from './expect-outcome';
 import { requireOrSkip } from './requirements';
+import { CGROUP_JOB_GUEST, cgroupJobFiles, describeCgroupScenariosInVm } from './vm-cgroup';
 import { runNodeScriptInVm, VmRun, VmUnavailableError } from './vm/run-in-vm';
 
 const VM_MEMORY_MB = 1024;
@@ -32,7 +34,9 @@ const scenarios: NamedScenario[] = [
 
 type JobResult =
   | { kind: 'environment'; kernel: string; memTotalBytes: number; swapTotalKb: number; rootSubtreeControl: string; cgroupV1Mounted: boolean }
-  | { kind: 'scenario'; name: string; outcome?: MemoryScenarioOutcome; error?: string };
+  | { kind: 'scenario'; name: string; outcome?: MemoryScenarioOutcome; error?: string }
+  | { kind: 'follow-up'; script: string; exit: number | string; ms: number }
+  | ({ kind: 'cgroup'; name: string; ms: number; error?: string } & Record<string, any>);
 
 let run: VmRun | null = null;
 let unavailable: string | null = null;
@@ -41,7 +45,8 @@ beforeAll(async () => {
   try {
     run = await runNodeScriptInVm({
       script: path.join(__dirname, 'vm-jobs', 'memory-scenarios.cjs'),
-      args: [JSON.stringify(scenarios)],
+      args: [JSON.stringify(scenarios), CGROUP_JOB_GUEST],
+      files: cgroupJobFiles(),
       memoryMb: VM_MEMORY_MB,
       timeoutMs: VM_TIME_LIMIT_MS,
       onJobLine: process.env.PROCGUARD_VM_VERBOSE ? (line) => console.log(`vm: ${line}`) : undefined,
@@ -103,6 +108,7 @@ describe(`a VM: Linux 6.1, pure cgroup v2, ${VM_MEMORY_MB} MB of RAM, no swap`, 
     expect(environment).toMatchObject({ swapTotalKb: 0, cgroupV1Mounted: false });
     expect((environment as { rootSubtreeControl: string }).rootSubtreeControl.split(' ')).toContain('memory');
     expect(results(context).filter((r) => r.kind === 'scenario')).toHaveLength(scenarios.length);
+    expect(results(context).find((r) => r.kind === 'follow-up'), 'the cgroup job ran to its end').toMatchObject({ exit: 0 });
     const timings = `boot ${vm.timings.bootMs} ms, scenarios ${vm.timings.jobMs} ms, total ${vm.timings.totalMs} ms`;
     if (process.env.PROCGUARD_VM_VERBOSE) console.log(`vm: ${timings}`);
     context.annotate(timings);
@@ -183,3 +189,8 @@ describe(`a VM: Linux 6.1, pure cgroup v2, ${VM_MEMORY_MB} MB of RAM, no swap`, 
     });
   });
 });
+
+describeCgroupScenariosInVm(
+  (context) => results(context).filter((r): r is Extract<JobResult, { kind: 'cgroup' }> => r.kind === 'cgroup'),
+  () => run!.kernelLog,
+);

@@ -1,7 +1,10 @@
 // VM job: runs the memory scenarios given as JSON in argv[2], one after another, and prints
 // one `PROCGUARD-RESULT {json}` line per scenario. It uses the scenario code procguard ships
-// (dist/cjs/pressure), the same code the host test and `procguard demo` run.
+// (dist/cjs/pressure), the same code the host test and `procguard demo` run. argv[3], when
+// given, is a further job script run afterwards in the same boot, in a process of its own, its
+// output going where this job's goes (the per-child cgroup scenarios: cgroup-scenarios.cjs).
 'use strict';
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -29,6 +32,15 @@ async function main() {
     } catch (err) {
       result({ kind: 'scenario', name, error: String(err && err.stack) });
     }
+  }
+  if (process.argv[3]) {
+    const started = Date.now();
+    const code = await new Promise((resolve) => {
+      const job = spawn(process.execPath, [process.argv[3]], { stdio: 'inherit' });
+      job.on('error', (err) => resolve(String(err)));
+      job.on('exit', (c, signal) => resolve(signal ?? c));
+    });
+    result({ kind: 'follow-up', script: process.argv[3], exit: code, ms: Date.now() - started });
   }
 }
 

@@ -1,4 +1,4 @@
-// The kernel's own account of OOM kills, read from /dev/kmsg:
+// The kernel's own account of OOM kills, read from /dev/kmsg (the OOM verdict and the pressure tests):
 // "Memory cgroup out of memory: Killed process 123 (pg-balloon) total-vm:..." (a cgroup limit)
 // "Out of memory: Killed process 123 (pg-agent) total-vm:..." (the whole machine).
 import * as fs from 'node:fs';
