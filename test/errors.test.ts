@@ -169,30 +169,8 @@ describe('invalid arguments throw what node:child_process throws', () => {
   });
 });
 
-// Until procguard has fork() (a later issue), 'ipc' is refused; once fork is exported, an 'ipc'
-// entry must give a working channel, as node's does.
-const hasFork = typeof (pg as Record<string, unknown>).fork === 'function';
-
 describe("'ipc' in stdio", () => {
-  it.skipIf(hasFork)("is refused with an error that names 'ipc', and no child is made (while there is no fork())", async () => {
-    let thrown: unknown;
-    let child: cp.ChildProcess | undefined;
-    try {
-      child = pg.spawn('true', [], { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] });
-    } catch (err) {
-      thrown = err;
-    }
-    if (!thrown && child) {
-      const first = await firstOf(child, ['error', 'spawn']);
-      expect(first.name).toBe('error');
-      thrown = first.args[0];
-    }
-    expect(thrown).toBeInstanceOf(Error);
-    expect((thrown as Error).message).toMatch(/ipc/i);
-    expect(childrenOf()).toEqual([]);
-  });
-
-  it.runIf(hasFork)("gives a node child a working IPC channel, as node:child_process does (once fork() exists)", async () => {
+  it('gives a node child a working IPC channel, as node:child_process does', async () => {
     const script = "process.on('message', (m) => { process.send({ echo: m }); process.disconnect(); });";
     const results = [];
     for (const impl of [cp, pg as unknown as typeof cp]) {
