@@ -19,6 +19,7 @@ struct AddonState {
   bool pidfdDisabled = false;       // tests force the fallback watcher
   bool clonePidfdRefused = false;   // the kernel predates CLONE_PIDFD (5.2)
   bool pidfdOpenMissing = false;    // the kernel predates pidfd_open (5.3)
+  bool clone3Unusable = false;      // no clone3 (5.3) or no CLONE_INTO_CGROUP (5.7)
   // Fallback for kernels without pidfd: libuv's SIGCHLD watcher, then waitid on each of our
   // own pids with WNOHANG. It reaps exactly our children and installs no handler of its own.
   uv_signal_t *sigchld = nullptr;

@@ -86,6 +86,52 @@ static int cloexec_from(int first) {
   return 0;
 }
 
+/* clone3() with a new stack: the child starts on that stack right after the system call, so
+ * it cannot return into C. This trampoline calls fn(arg) there and exits with its result
+ * (pg_child_main never returns). Returns the child's pid, or -errno, in the parent. */
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".globl pg_clone3\n"
+        ".hidden pg_clone3\n"
+        ".type pg_clone3,@function\n"
+        "pg_clone3:\n"
+        "  mov %rdx, %r8\n"        /* fn: r8 and r9 survive the syscall, in both processes */
+        "  mov %rcx, %r9\n"        /* arg */
+        "  mov $435, %eax\n"       /* SYS_clone3 */
+        "  syscall\n"
+        "  test %rax, %rax\n"
+        "  jnz 1f\n"
+        "  xor %ebp, %ebp\n"       /* the child: no frame to return to */
+        "  mov %r9, %rdi\n"
+        "  call *%r8\n"
+        "  mov %eax, %edi\n"
+        "  mov $231, %eax\n"       /* SYS_exit_group */
+        "  syscall\n"
+        "  hlt\n"
+        "1: ret\n"
+        ".size pg_clone3, .-pg_clone3\n");
+#elif defined(__aarch64__)
+__asm__(".text\n"
+        ".globl pg_clone3\n"
+        ".hidden pg_clone3\n"
+        ".type pg_clone3,%function\n"
+        "pg_clone3:\n"
+        "  mov x9, x2\n"           /* fn */
+        "  mov x10, x3\n"          /* arg */
+        "  mov x8, #435\n"         /* SYS_clone3 */
+        "  svc #0\n"
+        "  cbnz x0, 1f\n"
+        "  mov x29, xzr\n"         /* the child: no frame to return to */
+        "  mov x30, xzr\n"
+        "  mov x0, x10\n"
+        "  blr x9\n"
+        "  mov x8, #94\n"          /* SYS_exit_group */
+        "  svc #0\n"
+        "  brk #0\n"
+        "1: ret\n"
+        ".size pg_clone3, .-pg_clone3\n");
+#endif
+
 int pg_child_main(void *arg) {
   /* The plan is the child's scratch: the parent does not read it after clone. */
   struct pg_child_plan *plan = (struct pg_child_plan *)arg;

@@ -67,6 +67,12 @@ struct pg_child_plan {
 /* The child's entry point for clone(); never returns. */
 int pg_child_main(void *plan);
 
+#if defined(__x86_64__) || defined(__aarch64__)
+#define PG_HAVE_CLONE3 1
+/* clone3(args, size), then fn(arg) in the child on args->stack; the child's pid or -errno. */
+long pg_clone3(void *args, unsigned long size, int (*fn)(void *), void *arg);
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,8 @@
 #include "launch.h"
 #include "linux_compat.h"
 
+#include <sys/vfs.h>
+
 #include <cstring>
 
 #include "child_watch.h"
@@ -179,6 +181,22 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   plan.ncgroup_fds = int(cgroupFds.size());
   plan.cgroup_fds = cgroupFds.data();
 
+  // The cgroup v2 one, if any, the kernel can put the child into at clone time
+  // (clone3 CLONE_INTO_CGROUP: no migration); the others (v1) the child joins itself.
+  int intoCgroup = -1;
+  std::vector<int> otherCgroupFds;
+#ifdef PG_HAVE_CLONE3
+  for (size_t i = 0; i < cgroupFds.size() && !state->clone3Unusable && intoCgroup < 0; i++) {
+    struct statfs fs;
+    if (fstatfs(cgroupFds[i], &fs) != 0 || fs.f_type != PG_CGROUP2_SUPER_MAGIC) continue;
+    std::string dir = request.cgroupProcs[i].substr(0, request.cgroupProcs[i].rfind('/'));
+    intoCgroup = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (intoCgroup < 0) continue;
+    for (size_t j = 0; j < cgroupFds.size(); j++)
+      if (j != i) otherCgroupFds.push_back(cgroupFds[j]);
+  }
+#endif
+
   // A child needs its own address space in two cases, and pays fork's page-table copy for it:
   // the agent is not dumpable (the dumpable toggle must not touch the agent's mm), or the
   // credentials change (the kernel resets dumpable on the shared mm when the euid changes).
@@ -206,8 +224,33 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   sigset_t all, previous;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pid_t pid = clone(pg_child_main, childStack + sizeof childStack, flags | (wantPidfd ? CLONE_PIDFD : 0), &plan,
-                    &out.pidfd);
+  pid_t pid = -1;
+  errno = 0;
+#ifdef PG_HAVE_CLONE3
+  if (intoCgroup >= 0) {
+    struct pg_clone_args args = {};
+    args.flags = uint64_t(flags & ~0xff) | (wantPidfd ? CLONE_PIDFD : 0) | PG_CLONE_INTO_CGROUP;
+    args.pidfd = uint64_t(uintptr_t(&out.pidfd));
+    args.exit_signal = SIGCHLD;
+    args.stack = uint64_t(uintptr_t(childStack));
+    args.stack_size = sizeof childStack;
+    args.cgroup = uint64_t(intoCgroup);
+    plan.ncgroup_fds = int(otherCgroupFds.size());
+    plan.cgroup_fds = otherCgroupFds.data();
+    long r = pg_clone3(&args, sizeof args, pg_child_main, &plan);
+    if (r >= 0) {
+      pid = pid_t(r);
+      out.intoCgroup = true;
+    } else {
+      // A kernel without clone3 (5.3) or CLONE_INTO_CGROUP (5.7): the child writes cgroup.procs.
+      if (r == -ENOSYS || r == -E2BIG) state->clone3Unusable = true;
+      plan.ncgroup_fds = int(cgroupFds.size());
+      plan.cgroup_fds = cgroupFds.data();
+      out.pidfd = -1;
+    }
+  }
+#endif
+  if (pid < 0) pid = clone(pg_child_main, childStack + sizeof childStack, flags | (wantPidfd ? CLONE_PIDFD : 0), &plan, &out.pidfd);
   if (pid < 0 && errno == EINVAL && wantPidfd) {
     state->clonePidfdRefused = true;  // before Linux 5.2
     out.pidfd = -1;
@@ -219,6 +262,7 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   close(reportPipe[1]);
   CloseAll(childEnds);
   CloseAll(cgroupFds);
+  if (intoCgroup >= 0) close(intoCgroup);
   if (pid < 0) {
     close(reportPipe[0]);
     CloseAll(out.pipes);
@@ -280,5 +324,6 @@ Napi::Object DescribeLaunch(Napi::Env env, const Launched &launched) {
   for (size_t i = 0; i < launched.pipes.size(); i++) pipes.Set(uint32_t(i), launched.pipes[i]);
   result.Set("pipes", pipes);
   result.Set("ownAddressSpace", launched.ownAddressSpace);
+  result.Set("intoCgroup", launched.intoCgroup);
   return result;
 }

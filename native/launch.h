@@ -47,6 +47,7 @@ struct Launched {
   std::vector<LaunchWarning> warnings;
   std::vector<int> pipes;    // our end per stdio index ('pipe' entries), -1 elsewhere
   bool ownAddressSpace = false;
+  bool intoCgroup = false;   // placed in its cgroup v2 by clone3(CLONE_INTO_CGROUP)
   int64_t startMicros = 0;   // CLOCK_MONOTONIC at clone
 };
 

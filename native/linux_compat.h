@@ -24,4 +24,13 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+/* clone3's arguments (Linux 5.3; `cgroup` since 5.7), as the kernel's uapi lays them out. */
+#include <stdint.h>
+struct pg_clone_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define PG_CLONE_INTO_CGROUP 0x200000000ULL
+#define PG_CGROUP2_SUPER_MAGIC 0x63677270
+
+
 #endif

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync as nodeSpawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createRequire } from 'node:module';
 import { configure, exec, execFile, execFileSync, execSync, fork, spawn, spawnSync } from 'procguard';
 import type { GuardedChildProcess } from 'procguard';
 import { FIXTURES } from './helpers/agent';
@@ -164,6 +165,26 @@ describe(`a child's own cgroup on this machine (memory on cgroup v${MEMORY_VERSI
     inOwnCgroup(viaExec);
     expect(() => exec('true', { cgroup: { memoryMax: 'lots' } } as object)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => execFile('true', [], { cgroup: { memoryMax: 'lots' } } as object)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+});
+
+describe('joining the cgroup', () => {
+  it('puts the child in its cgroup v2 at clone time (clone3 CLONE_INTO_CGROUP) on kernels that have it, and in its v1 memory cgroup before exec', async () => {
+    const native = createRequire(__filename)(path.join(process.cwd(), 'dist', 'cjs', 'native.js')).loadNative().binding;
+    const original = native.spawn;
+    let launched: { intoCgroup?: boolean } | undefined;
+    native.spawn = (request: unknown) => (launched = original.call(native, request));
+    try {
+      const child = spawn('cat', ['/proc/self/cgroup'], { cgroup: { memoryMax: '64M' } });
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      await new Promise((resolve) => child.on('close', resolve));
+      // This kernel (Linux >= 5.7, cgroup2 mounted) has CLONE_INTO_CGROUP.
+      expect(launched?.intoCgroup).toBe(true);
+      for (const dir of child.cgroup!.dirs) expect(out).toContain(path.basename(dir));
+    } finally {
+      native.spawn = original;
+    }
   });
 });
 
