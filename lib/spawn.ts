@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { codedError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { isGuardVariable } from './env';
 import { loadNative } from './native';
-import type { NativeExit, NativeSpawnResult } from './native';
+import type { NativeSpawnResult } from './native';
 import { GuardedProcessHandle } from './process-handle';
 import type { PriorityPlan } from './process-handle';
 import { reportPriorityFailure, resolveChildPriority } from './priority';
