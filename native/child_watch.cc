@@ -54,21 +54,27 @@ void EnsureSigchldWatcher(AddonState *state) {
   UpdateFallbackRef(state);
 }
 
-void DescribeExit(Napi::Object target, const siginfo_t &info, const struct rusage &usage, int64_t wallMicros) {
-  Napi::Env env = target.Env();
+// Raw N-API, checked at each step: in a worker being terminated no JS may run, every call that
+// could run some fails, and node-addon-api's wrappers would abort the process building the error.
+static bool SetNumber(napi_env env, napi_value target, const char *name, double value) {
+  napi_value number;
+  return napi_create_double(env, value, &number) == napi_ok && napi_set_named_property(env, target, name, number) == napi_ok;
+}
+
+bool DescribeExit(napi_env env, napi_value target, const siginfo_t &info, const struct rusage &usage, int64_t wallMicros) {
   bool signaled = info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
-  target.Set("exitCode", signaled ? -1 : info.si_status);
-  target.Set("signal", signaled ? info.si_status : 0);
-  Napi::Object ru = Napi::Object::New(env);
-  ru.Set("userCpuMicros", double(usage.ru_utime.tv_sec) * 1e6 + double(usage.ru_utime.tv_usec));
-  ru.Set("systemCpuMicros", double(usage.ru_stime.tv_sec) * 1e6 + double(usage.ru_stime.tv_usec));
-  ru.Set("maxRssBytes", double(usage.ru_maxrss) * 1024);  // the kernel counts in KiB
-  ru.Set("minorPageFaults", double(usage.ru_minflt));
-  ru.Set("majorPageFaults", double(usage.ru_majflt));
-  ru.Set("voluntaryContextSwitches", double(usage.ru_nvcsw));
-  ru.Set("involuntaryContextSwitches", double(usage.ru_nivcsw));
-  target.Set("rusage", ru);
-  target.Set("wallMicros", double(wallMicros));
+  napi_value ru;
+  return SetNumber(env, target, "exitCode", signaled ? -1 : info.si_status) &&
+         SetNumber(env, target, "signal", signaled ? info.si_status : 0) && napi_create_object(env, &ru) == napi_ok &&
+         SetNumber(env, ru, "userCpuMicros", double(usage.ru_utime.tv_sec) * 1e6 + double(usage.ru_utime.tv_usec)) &&
+         SetNumber(env, ru, "systemCpuMicros", double(usage.ru_stime.tv_sec) * 1e6 + double(usage.ru_stime.tv_usec)) &&
+         SetNumber(env, ru, "maxRssBytes", double(usage.ru_maxrss) * 1024) &&  // the kernel counts in KiB
+         SetNumber(env, ru, "minorPageFaults", double(usage.ru_minflt)) &&
+         SetNumber(env, ru, "majorPageFaults", double(usage.ru_majflt)) &&
+         SetNumber(env, ru, "voluntaryContextSwitches", double(usage.ru_nvcsw)) &&
+         SetNumber(env, ru, "involuntaryContextSwitches", double(usage.ru_nivcsw)) &&
+         napi_set_named_property(env, target, "rusage", ru) == napi_ok &&
+         SetNumber(env, target, "wallMicros", double(wallMicros));
 }
 
 Napi::Function ChildWatch::Define(Napi::Env env) {
@@ -194,23 +200,27 @@ void ChildWatch::ForgetExit() {
 }
 
 void ChildWatch::Deliver() {
-  Napi::Env env = Env();
+  napi_env env = Env();
   Napi::FunctionReference onExit = std::move(onExit_);
+  napi_handle_scope scope;
+  if (onExit.IsEmpty() || napi_open_handle_scope(env, &scope) != napi_ok) {
+    Napi::ObjectWrap<ChildWatch>::Unref();
+    return;
+  }
+  napi_value exit, result;
+  // Without JS (a worker being terminated) there is no one to tell: nothing is called.
+  if (napi_create_object(env, &exit) == napi_ok && DescribeExit(env, exit, exitInfo_, exitUsage_, wallMicros_)) {
+    // MakeCallback, so process.nextTick and promise jobs queued by 'exit' listeners run.
+    if (napi_make_callback(env, asyncContext_->operator napi_async_context(), Value(), onExit.Value(), 1, &exit, &result) ==
+        napi_pending_exception) {
+      // A listener's exception is the process's uncaught exception, as in Node.
+      napi_value err;
+      if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
   // Let JS collect the object once it lets go of it; a reaped child needs no keeping alive.
   Napi::ObjectWrap<ChildWatch>::Unref();
-  if (onExit.IsEmpty()) return;
-  Napi::HandleScope scope(env);
-  try {
-    Napi::Object exit = Napi::Object::New(env);
-    DescribeExit(exit, exitInfo_, exitUsage_, wallMicros_);
-    // MakeCallback, so process.nextTick and promise jobs queued by 'exit' listeners run.
-    onExit.MakeCallback(Value(), {exit}, *asyncContext_);
-  } catch (const Napi::Error &e) {
-    // A listener's exception is the process's uncaught exception, as in Node. A worker being
-    // terminated cannot run JS at all: then there is no exception to report.
-    Napi::Object err = e.Value();
-    if (!err.IsEmpty()) napi_fatal_exception(env, err);
-  }
 }
 
 Napi::Value ChildWatch::Kill(const Napi::CallbackInfo &info) {

@@ -59,7 +59,7 @@ int64_t MonotonicMicros();
 // waitid with the child's rusage (glibc's wrapper has no rusage argument); 0 or -errno.
 int WaitidWithUsage(int idtype, int id, siginfo_t *info, int options, struct rusage *usage);
 // Sets exitCode, signal, rusage and wallMicros of a reaped child on `target`.
-void DescribeExit(Napi::Object target, const siginfo_t &info, const struct rusage &usage, int64_t wallMicros);
+bool DescribeExit(napi_env env, napi_value target, const siginfo_t &info, const struct rusage &usage, int64_t wallMicros);
 // Starts the SIGCHLD-based fallback watcher; called before clone when no pidfd will come.
 void EnsureSigchldWatcher(AddonState *state);
 

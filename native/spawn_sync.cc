@@ -249,6 +249,6 @@ Napi::Value SpawnSync(const Napi::CallbackInfo &info) {
   }
   result.Set("output", output);
   result.Set("error", run.Error());
-  DescribeExit(result, run.info(), run.usage(), run.wallMicros());
+  DescribeExit(env, result, run.info(), run.usage(), run.wallMicros());
   return result;
 }
