@@ -226,14 +226,14 @@ void ChildWatch::Deliver() {
 Napi::Value ChildWatch::Kill(const Napi::CallbackInfo &info) {
   int sig = info[0].As<Napi::Number>().Int32Value();
   if (reaped_) return Napi::Number::New(Env(), -ESRCH);
-  long r;
-  if (pidfd_ >= 0)
-    r = syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0);
-  else
-    // Safe by pid: we are the only reaper of this child and have not reaped it, so the pid
-    // cannot have been recycled.
-    r = kill(pid_, sig);
-  return Napi::Number::New(Env(), r == 0 ? 0 : -errno);
+  return Napi::Number::New(Env(), SignalChild(pidfd_, pid_, sig));
+}
+
+int SignalChild(int pidfd, pid_t pid, int sig) {
+  // By pid only without a pidfd, and safe: we are this child's only reaper and have not reaped
+  // it, so its pid cannot have been recycled.
+  long r = pidfd >= 0 ? syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) : kill(pid, sig);
+  return r == 0 ? 0 : -errno;
 }
 
 Napi::Value ChildWatch::Ref(const Napi::CallbackInfo &) {

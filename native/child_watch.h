@@ -56,6 +56,8 @@ class ChildWatch : public Napi::ObjectWrap<ChildWatch> {
 };
 
 int64_t MonotonicMicros();
+// Signals an unreaped child of ours, through its pidfd when it has one; 0 or -errno.
+int SignalChild(int pidfd, pid_t pid, int sig);
 // waitid with the child's rusage (glibc's wrapper has no rusage argument); 0 or -errno.
 int WaitidWithUsage(int idtype, int id, siginfo_t *info, int options, struct rusage *usage);
 // Sets exitCode, signal, rusage and wallMicros of a reaped child on `target`.

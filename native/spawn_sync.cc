@@ -176,14 +176,8 @@ class SyncRun {
     killed_ = true;
     if (!error_) error_ = why;
     if (!reaped_) {
-      long r = launched_.pidfd >= 0 ? syscall(SYS_pidfd_send_signal, launched_.pidfd, killSignal_, nullptr, 0)
-                                    : kill(launched_.pid, killSignal_);
-      if (r < 0 && errno != ESRCH) {
-        if (launched_.pidfd >= 0)
-          syscall(SYS_pidfd_send_signal, launched_.pidfd, SIGKILL, nullptr, 0);
-        else
-          kill(launched_.pid, SIGKILL);
-      }
+      int r = SignalChild(launched_.pidfd, launched_.pid, killSignal_);
+      if (r < 0 && r != -ESRCH) SignalChild(launched_.pidfd, launched_.pid, SIGKILL);
     }
     for (SyncPipe &pipe : pipes_) ClosePipe(pipe);
   }
