@@ -5,7 +5,7 @@
 // for this one, so stdio sockets, IPC channels, events and their order, and kill() semantics
 // are Node's own code, not an imitation of it.
 import { constants as osConstants } from 'node:os';
-import type { NativeBinding, NativeChild, NativeExit, NativeStdio, NativeSpawnResult } from './native';
+import type { NativeBinding, NativeChild, NativeExit, NativeStdio, NativeSpawnRequest, NativeSpawnResult } from './native';
 
 /** The priority numbers for one child, already decided by the TypeScript side. */
 export interface PriorityPlan {
@@ -69,19 +69,8 @@ export class GuardedProcessHandle {
     const options = typeof call[0] === 'string' ? fromPositional(call) : (call[0] as NodeSpawnOptions);
     const stdio: NativeStdio[] = options.stdio.map((entry, i) => toNativeStdio(entry, i));
     const result = this.binding.spawn({
-      file: options.file,
-      argv: options.args,
-      envp: options.envPairs,
-      searchPath: searchPathOf(options.envPairs),
-      cwd: options.cwd ?? undefined,
-      detached: !!options.detached,
-      uid: options.uid ?? undefined,
-      gid: options.gid ?? undefined,
+      ...launchRequest(options, this.priority, this.cgroupProcs),
       stdio,
-      nice: this.priority.nice,
-      oomScoreAdj: this.priority.oomScoreAdj,
-      strict: this.priority.strict,
-      cgroupProcs: this.cgroupProcs,
       onExit: (exit) => this.exited(exit),
     });
     this.outcome = result;
@@ -168,8 +157,30 @@ function toNativeStdio(entry: NodeStdioEntry, i: number): NativeStdio {
   }
 }
 
+/** What the async and the sync spawn both tell the engine: the command, its process, its priority, its cgroups. */
+export function launchRequest(
+  options: Pick<NodeSpawnOptions, 'file' | 'args' | 'envPairs' | 'cwd' | 'detached' | 'uid' | 'gid'>,
+  priority: PriorityPlan,
+  cgroupProcs: string[] | undefined,
+): Omit<NativeSpawnRequest, 'stdio' | 'onExit'> {
+  return {
+    file: options.file,
+    argv: options.args,
+    envp: options.envPairs,
+    searchPath: searchPathOf(options.envPairs),
+    cwd: options.cwd ?? undefined,
+    detached: !!options.detached,
+    uid: options.uid ?? undefined,
+    gid: options.gid ?? undefined,
+    nice: priority.nice,
+    oomScoreAdj: priority.oomScoreAdj,
+    strict: priority.strict,
+    cgroupProcs,
+  };
+}
+
 /** The PATH the command is looked up in: the child's own, as libuv does. */
-export function searchPathOf(envPairs: string[]): string {
+function searchPathOf(envPairs: string[]): string {
   for (const pair of envPairs) if (pair.startsWith('PATH=')) return pair.slice(5);
   return DEFAULT_SEARCH_PATH;
 }

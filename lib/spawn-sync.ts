@@ -6,7 +6,7 @@ import { loadNative } from './native';
 import type { NativeStdio } from './native';
 import { resolveChildPriority } from './priority';
 import { appliedPriority, killSignalOf, normalizeSpawnArguments, strictFailureNote, validateTimeout, warnUnappliedOnce } from './spawn';
-import { searchPathOf, signalName } from './process-handle';
+import { launchRequest, signalName } from './process-handle';
 import type { ResourceUsage } from './spawn';
 import { normalizeExecArgs, normalizeExecFileArgs, validateMaxBuffer } from './exec';
 import type { AppliedPriority, GuardOptions } from './types';
@@ -102,19 +102,8 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
   }
 
   const native = binding.spawnSync({
-    file: normalized.file,
-    argv: normalized.args,
-    envp: normalized.envPairs,
-    searchPath: searchPathOf(normalized.envPairs),
-    cwd: normalized.cwd,
-    detached: normalized.detached,
-    uid: opts.uid as number | undefined,
-    gid: opts.gid as number | undefined,
+    ...launchRequest({ ...normalized, uid: opts.uid as number | undefined, gid: opts.gid as number | undefined }, plan, containment.procsFiles()),
     stdio,
-    nice: plan.nice,
-    oomScoreAdj: plan.oomScoreAdj,
-    strict: plan.strict,
-    cgroupProcs: containment.procsFiles(),
     timeout: (opts.timeout as number | undefined) ?? 0,
     maxBuffer: opts.maxBuffer as number,
     killSignal: killSignal ?? 15,
