@@ -149,9 +149,7 @@ function makeTickWork(kb) {
   };
 }
 
-function log(line) {
-  process.stderr.write(line + '\n');
-}
+const { log } = lib;
 
 // ================================================================ orchestrator
 

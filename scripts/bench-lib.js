@@ -365,7 +365,13 @@ function printUsage(scriptFile) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Progress goes to stderr, so stdout holds only the tables. */
+function log(line) {
+  process.stderr.write(line + '\n');
+}
+
 module.exports = {
+  log,
   REPO_ROOT,
   quantile,
   summarize,

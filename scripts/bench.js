@@ -326,9 +326,7 @@ async function sampleChildPriority(spawn) {
   return priority;
 }
 
-function log(line) {
-  process.stderr.write(line + '\n');
-}
+const { log } = lib;
 
 // ================================================================ orchestrator
 

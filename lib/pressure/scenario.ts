@@ -46,16 +46,10 @@ export interface MemoryScenarioOutcome {
     /** The agent lived to print the child's exit. */
     reportedChildExit: boolean;
     /** What protectSelf() did, as the agent saw it; null when the scenario did not protect the agent (or it died first). */
-    protection: {
-      applied: boolean;
-      previous: number | null;
-      oomScoreAdj: number;
-      error: string | null;
-      statusOomScoreAdj: number | null;
-      procOomScoreAdj: number;
+    protection: (Omit<Extract<AgentEvent, { event: 'agent-protected' }>, 'event'> & {
       /** A `sleep` spawned with the defaults afterwards: its /proc/<pid>/oom_score_adj while it ran. */
       defaultChild: { pid: number; oomScoreAdj: number } | null;
-    } | null;
+    }) | null;
     errors: string[];
     stderrTail: string;
   };
