@@ -1,7 +1,7 @@
 // Process-wide settings: whether management is on, the variables' prefix, the logger.
 import type { Config, Logger } from './types';
 import { invalidArgType, invalidArgValue } from './errors';
-import { defaultLogger, logger, setLogger } from './logger';
+import { defaultLogger, info, logger, setLogger } from './logger';
 import { loadNative } from './native';
 
 export const DEFAULT_ENV_PREFIX = 'CODER_PROC_';
@@ -92,7 +92,7 @@ export function logStartupOnce(): void {
   const name = variableNames().prioMgmt;
   const { enabled, reason } = managementState();
   const fields = { [name]: process.env[name], os: process.platform, reason };
-  if (enabled) logger().info('process priority management enabled', fields);
-  else if (process.platform !== 'linux') logger().info('process priority management not enabled (linux-only)', fields);
-  else logger().info('process priority management not enabled', fields);
+  if (enabled) info('process priority management enabled', fields);
+  else if (process.platform !== 'linux') info('process priority management not enabled (linux-only)', fields);
+  else info('process priority management not enabled', fields);
 }

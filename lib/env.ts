@@ -1,6 +1,6 @@
 // The guard's variables: read from the agent's environment, kept out of every child's.
 import { currentConfig } from './config';
-import { logger } from './logger';
+import { warning } from './logger';
 
 /** Whether `name` belongs to procguard (starts with the configured prefix) and so never reaches a child. */
 export function isGuardVariable(name: string): boolean {
@@ -51,7 +51,8 @@ export function readIntegerVariable(name: string, range: IntegerRange): number |
   parsed.set(name, { raw, value });
   if (value === undefined && !warned.has(`${name}=${raw}`)) {
     warned.add(`${name}=${raw}`);
-    logger().warn(
+    warning(
+      'PROCGUARD_INVALID_VARIABLE',
       `ignoring ${name}=${JSON.stringify(raw)}: must be an integer from ${range.min} to ${range.max}; using the default`,
     );
   }

@@ -47,3 +47,19 @@ export function logger(): Logger {
 export function setLogger(next: Logger): void {
   active = next;
 }
+
+/**
+ * Information (what procguard did or found): never something the user must act on.
+ * Every such message of procguard goes through here.
+ */
+export function info(message: string, fields?: Record<string, unknown>): void {
+  active.info(message, fields);
+}
+
+/**
+ * A problem the user must know about, with a stable `code` per cause (PROCGUARD_*), so that
+ * it can be told apart, filtered and counted. Every such message of procguard goes through here.
+ */
+export function warning(code: string, message: string, fields?: Record<string, unknown>): void {
+  active.warn(message, fields);
+}

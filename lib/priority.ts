@@ -3,7 +3,7 @@ import type { ChildDefaults, GuardOptions } from './types';
 import { invalidArgType, invalidArgValue, outOfRange, errnoName } from './errors';
 import { logStartupOnce, managementState, variableNames } from './config';
 import { readIntegerVariable, type IntegerRange } from './env';
-import { logger } from './logger';
+import { warning } from './logger';
 import { loadNative } from './native';
 import { readOwnNice, readOwnOomScoreAdj, recentOwnOomScoreAdj } from './self';
 
@@ -164,6 +164,6 @@ export function reportPriorityFailure(
   command: string,
 ): string {
   const line = describePriorityFailure(step, errno, value, command);
-  logger().warn(line);
+  warning('PROCGUARD_PRIORITY_NOT_APPLIED', line);
   return line;
 }

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { invalidArgType, outOfRange, errnoName } from './errors';
-import { logger } from './logger';
+import { info, warning } from './logger';
 import { loadNative } from './native';
 import { OOM_SCORE_ADJ_RANGE, failureHint } from './priority';
 import { readOwnOomScoreAdj } from './self';
@@ -58,7 +58,7 @@ export function protectSelf(options: { oomScoreAdj?: number } = {}): ProtectResu
   const inEffect = now ?? (errno === 0 ? requested : previous ?? 0);
 
   if (errno === 0 && inEffect === requested) {
-    logger().info("set the agent's oom_score_adj", { oom_score_adj: inEffect, previous });
+    info("set the agent's oom_score_adj", { oom_score_adj: inEffect, previous });
     return { applied: true, oomScoreAdj: inEffect, previous, error: null };
   }
 
@@ -69,7 +69,7 @@ export function protectSelf(options: { oomScoreAdj?: number } = {}): ProtectResu
   const message = errno === 0
     ? `set the agent's oom_score_adj to ${requested} but ${inEffect} is in effect`
     : `cannot set the agent's oom_score_adj to ${requested}: ${code}${hint ? `; ${hint}` : ''}`;
-  logger().warn("failed to set the agent's oom_score_adj", {
+  warning('PROCGUARD_PROTECT_FAILED', "failed to set the agent's oom_score_adj", {
     requested, oom_score_adj: inEffect, error: code, ...(hint ? { hint } : {}),
   });
   return {

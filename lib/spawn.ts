@@ -10,7 +10,7 @@ import type { NativeSpawnResult } from './native';
 import { GuardedProcessHandle } from './process-handle';
 import type { PriorityPlan } from './process-handle';
 import { reportPriorityFailure, resolveChildPriority } from './priority';
-import { logger } from './logger';
+import { warning } from './logger';
 import type { AppliedPriority, GuardOptions } from './types';
 import { Containment } from './cgroup/containment';
 import type { ResourceUsage } from './cgroup/containment';
@@ -256,7 +256,7 @@ let unappliedWarned = false;
 export function warnUnappliedOnce(plan: PriorityPlan): void {
   if (unappliedWarned || (plan.oomScoreAdj === undefined && plan.nice === undefined)) return;
   unappliedWarned = true;
-  logger().warn('oomScoreAdj and nice are not applied: the native engine is not loaded', {
+  warning('PROCGUARD_NATIVE_UNAVAILABLE', 'oomScoreAdj and nice are not applied: the native engine is not loaded', {
     reason: loadNative().error ?? 'unknown',
   });
 }

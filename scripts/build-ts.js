@@ -43,4 +43,4 @@ fs.writeFileSync(
     `import '../cjs/register-entry.js';\n`,
 );
 fs.writeFileSync(path.join(esmDir, 'register.d.mts'), `export {};\n`);
-fs.chmodSync(path.join(root, 'dist', 'cjs', 'cli.js'), 0o755);
+fs.chmodSync(path.join(root, 'dist', 'cjs', 'cli', 'main.js'), 0o755);

@@ -20,7 +20,7 @@ const cgroups = hostCgroups();
 const MEMORY_VERSION = memoryVersion(cgroups);
 const REPORT = path.join(FIXTURES, 'cgroup-report.cjs');
 const FORK_MANY = path.join(FIXTURES, 'cgroup-fork-many.cjs');
-const CLI = path.join(__dirname, '..', 'dist', 'cjs', 'cli.js');
+const CLI = path.join(__dirname, '..', 'dist', 'cjs', 'cli', 'main.js');
 
 const logs: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
 configure({

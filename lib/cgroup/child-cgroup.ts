@@ -11,7 +11,7 @@ import { cgroupLayout, forgetCgroupLayout, readCgroupWords } from './layout';
 import type { CgroupLayout } from './layout';
 import type { CgroupSpec } from './spec';
 import { currentConfig } from '../config';
-import { logger } from '../logger';
+import { info, warning } from '../logger';
 
 export class CgroupUnavailableError extends Error {
   code = 'ERR_PROCGUARD_CGROUP_UNAVAILABLE';
@@ -252,7 +252,7 @@ function enableControllers(parent: string, controllers: Controller[], layout: Cg
   write(leaf, 'cgroup.procs', String(process.pid));
   agentLeafParent = parent;
   forgetCgroupLayout();
-  logger().info('moved the agent into a leaf cgroup so that its children can have their own', { cgroup: leaf });
+  info('moved the agent into a leaf cgroup so that its children can have their own', { cgroup: leaf });
   write(parent, 'cgroup.subtree_control', request);
 }
 
@@ -374,7 +374,7 @@ function cleanLeftoversOnce(): void {
       const match = /^procguard-(?:agent-)?(\d+)(?:-\d+)?$/.exec(entry);
       if (!match || Number(match[1]) === process.pid || processAlive(Number(match[1]))) continue;
       if (!tryRmdir(path.join(parent, entry))) {
-        logger().warn('a cgroup left by an earlier agent still has processes; leaving it', { cgroup: path.join(parent, entry) });
+        warning('PROCGUARD_CGROUP_LEFTOVER', 'a cgroup left by an earlier agent still has processes; leaving it', { cgroup: path.join(parent, entry) });
       }
     }
   }

@@ -1,7 +1,7 @@
 // What one spawn does about cgroups, for the async and the sync spawn alike: make the child's
 // own cgroup (when asked), give the engine its cgroup.procs files, and at exit read the usage,
 // give the OOM verdict, group-kill where the kernel cannot (v1) and remove the cgroup.
-import { logger } from '../logger';
+import { warning } from '../logger';
 import type { NativeExit } from '../native';
 import { ChildCgroup, createChildCgroup, killProcessTree } from './child-cgroup';
 import type { CgroupUsage } from './child-cgroup';
@@ -36,7 +36,7 @@ export class Containment {
       this.cgroup = createChildCgroup(this.spec);
     } catch (err) {
       if (this.spec.required) throw err;
-      logger().warn('running the command without its own cgroup (cgroup.required is false)', { reason: (err as Error).message });
+      warning('PROCGUARD_CGROUP_UNAVAILABLE', 'running the command without its own cgroup (cgroup.required is false)', { reason: (err as Error).message });
     }
   }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { main, subcommands, type CliIo } from '../../lib/cli';
+import { main, subcommands, type CliIo } from '../../lib/cli/main';
 import { configure } from '../../lib/config';
 import { captureLogger } from './capture-logger';
 import { compileLib, removeCompiled } from './compile-lib';
@@ -76,7 +76,7 @@ describe('procguard as a bin', () => {
   afterAll(() => removeCompiled(dir));
 
   it('starts with a shebang and runs status --json / exits 2 on an unknown subcommand', () => {
-    const cli = path.join(dir, 'cli.js');
+    const cli = path.join(dir, 'cli', 'main.js');
     expect(fs.readFileSync(cli, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
     const ok = spawnSync(process.execPath, [cli, 'status', '--json'], { encoding: 'utf8', env: { PATH: process.env.PATH, CODER_PROC_NICE_SCORE: '2' } });
     expect(ok.status).toBe(0);

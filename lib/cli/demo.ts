@@ -1,10 +1,11 @@
 // `procguard demo`: the memory-cgroup scenario on the user's own machine. An agent holding
 // memory spawns a child that grows until their memory cgroup is full, once with
 // node:child_process and once with procguard, and the report says whom the kernel killed.
-import { MemoryCgroupUnavailableError, createMemoryCgroup } from './pressure/memory-cgroup';
-import { findMemoryHierarchy } from './pressure/cgroup-hierarchy';
-import { MB, MemoryScenarioOutcome, runMemoryScenario } from './pressure/scenario';
-import type { SpawnModuleName } from './pressure/protocol';
+import { MemoryCgroupUnavailableError, createMemoryCgroup } from '../pressure/memory-cgroup';
+import { findMemoryHierarchy } from '../pressure/cgroup-hierarchy';
+import { MB, MemoryScenarioOutcome, runMemoryScenario } from '../pressure/scenario';
+import type { SpawnModuleName } from '../pressure/protocol';
+import type { CliIo } from './subcommand';
 
 export interface DemoOptions {
   /** The memory cgroup's limit (default 400 MB). */
@@ -124,19 +125,11 @@ export function formatDemoReport(report: DemoReport): string {
 /** How `procguard demo` is listed in the CLI usage. */
 export const demoUsage = { args: '[--json] [--limit-mb N] [--agent-mb N]', summary: 'show, under a real memory cgroup limit, who the OOM killer picks with and without procguard' };
 
-/** Where the command writes (the CLI's io, or the process's streams). */
-export interface DemoIo {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const processIo: DemoIo = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
-
 /**
  * `procguard demo [--json] [--limit-mb N] [--agent-mb N]`. Exit code: 0 procguard protected
  * the agent, 1 the demo ran but it did not, 2 the demo cannot run here or bad arguments.
  */
-export async function demoCommand(argv: string[], io: DemoIo = processIo): Promise<number> {
+export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
   let json = false;
   let limitMb = 400;
   let agentMb = 250;

@@ -2,14 +2,11 @@
 // the way /usr/bin/time -v would, then prints its resource usage and the OOM verdict, and exits
 // with the command's status (128 + the signal's number when a signal ended it, as shells do).
 import { constants as osConstants } from 'node:os';
-import { spawn } from './spawn';
-import type { GuardedChildProcess } from './spawn';
-import type { GuardOptions } from './types';
+import { spawn } from '../spawn';
+import type { GuardedChildProcess } from '../spawn';
+import type { GuardOptions } from '../types';
+import type { CliIo } from './subcommand';
 
-export interface RunIo {
-  out(text: string): void;
-  err(text: string): void;
-}
 
 export const runUsage = {
   args: '[--memory-max SIZE] [--memory-swap-max SIZE] [--pids-max N] [--oom-score-adj N] [--nice N] [--strict] -- command [args...]',
@@ -84,7 +81,7 @@ export function formatRunReport(child: GuardedChildProcess, code: number | null,
   return `${lines.join('\n')}\n`;
 }
 
-export async function runCommand(argv: string[], io: RunIo): Promise<number> {
+export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   let parsed;
   try {
     parsed = parseRunArgs(argv);

@@ -1,0 +1,58 @@
+// `procguard status [--json]`: status() as data, or as aligned lines for a person.
+import type { Status } from '../types';
+import { status } from '../status';
+import { UsageError } from './subcommand';
+import type { Subcommand } from './subcommand';
+
+/** `procguard status [--json]`. */
+export const statusCommand: Subcommand = {
+  args: '[--json]',
+  summary: 'show whether priority management is on, why, and what a child would get',
+  run(args, io) {
+    let json = false;
+    for (const arg of args) {
+      if (arg === '--json') json = true;
+      else throw new UsageError(`unknown argument ${JSON.stringify(arg)}`);
+    }
+    const current = status();
+    // undefined (an absent variable) would vanish from JSON; null keeps the key visible.
+    io.out(json ? `${JSON.stringify(current, (_key, value) => (value === undefined ? null : value), 2)}\n` : formatStatus(current));
+    return 0;
+  },
+};
+
+function yesNo(value: boolean | null, unknown = 'unknown'): string {
+  return value === null ? unknown : value ? 'yes' : 'no';
+}
+
+/** The status as aligned `key: value` lines, for a person. */
+export function formatStatus(s: Status): string {
+  const noAddon = 'unknown (needs the native addon)';
+  const rows: [string, string][] = [
+    ['enabled', `${s.enabled ? 'yes' : 'no'} (${s.reason})`],
+    ['platform', s.platform],
+    ['native addon', s.native ? 'loaded' : `not loaded (${s.nativeError ?? 'unknown error'})`],
+    ['agent pid', String(s.agent.pid)],
+    ['agent oom_score_adj', s.agent.oomScoreAdj === null ? 'unknown' : String(s.agent.oomScoreAdj)],
+    ['agent nice', s.agent.nice === null ? 'unknown' : String(s.agent.nice)],
+    ['agent dumpable', s.agent.dumpable === null ? noAddon : String(s.agent.dumpable)],
+    ['CAP_SYS_NICE', yesNo(s.agent.capSysNice)],
+    ['CAP_SYS_RESOURCE', yesNo(s.agent.capSysResource)],
+    ['pidfd', yesNo(s.pidfd, noAddon)],
+    ['env prefix', s.envPrefix],
+  ];
+  for (const [name, value] of Object.entries(s.env)) rows.push([name, value === undefined ? 'unset' : JSON.stringify(value)]);
+  const defaults = s.childDefaults;
+  if (defaults) {
+    const [oomVariable, niceVariable] = [`${s.envPrefix}OOM_SCORE`, `${s.envPrefix}NICE_SCORE`];
+    const whenOff = s.enabled ? '' : '; applied only when enabled';
+    rows.push(['child oom_score_adj', `${defaults.oomScoreAdj} (${defaults.source.oomScoreAdj === 'env'
+      ? `from ${oomVariable}` : `computed from the agent's ${s.agent.oomScoreAdj ?? 'unknown'}`}${whenOff})`]);
+    rows.push(['child nice', `${defaults.nice} (${defaults.source.nice === 'env'
+      ? `from ${niceVariable}` : `computed from the agent's ${s.agent.nice ?? 'unknown'}`}${whenOff})`]);
+  } else {
+    rows.push(['child defaults', `none (${s.platform} is not linux)`]);
+  }
+  const width = Math.max(...rows.map(([key]) => key.length)) + 1;
+  return rows.map(([key, value]) => `${`${key}:`.padEnd(width)} ${value}\n`).join('');
+}
