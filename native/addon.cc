@@ -11,6 +11,7 @@
 #include "addon_state.h"
 #include "child_watch.h"
 #include "linux_compat.h"
+#include "napi_boundary.h"
 
 
 Napi::Value Spawn(const Napi::CallbackInfo &info);
@@ -108,18 +109,28 @@ static void CloseEnvironment(napi_async_cleanup_hook_handle hook, void *arg) {
   FinishTeardownIfDone(tracker);
 }
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  auto *state = new AddonState();
-  napi_get_uv_event_loop(env, &state->loop);
-  state->childWatchConstructor = Napi::Persistent(ChildWatch::Define(env));
-  env.SetInstanceData<AddonState>(state);
-  napi_add_async_cleanup_hook(env, CloseEnvironment, state, nullptr);
+// Every function JS calls enters through boundary::Entry: no C++ exception reaches Node.
+static void Export(Napi::Env env, Napi::Object exports, const char *name, napi_callback fn) {
+  napi_value function;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, nullptr, &function));
+  exports.Set(name, Napi::Value(env, function));
+}
 
-  exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
-  exports.Set("spawnSync", Napi::Function::New(env, SpawnSync, "spawnSync"));
-  exports.Set("selfInfo", Napi::Function::New(env, SelfInfo, "selfInfo"));
-  exports.Set("setOwnOomScoreAdj", Napi::Function::New(env, SetOwnOomScoreAdj, "setOwnOomScoreAdj"));
-  exports.Set("setPidfdDisabled", Napi::Function::New(env, SetPidfdDisabled, "setPidfdDisabled"));
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  boundary::Guard(env, [&]() -> napi_value {
+    auto *state = new AddonState();
+    napi_get_uv_event_loop(env, &state->loop);
+    state->childWatchConstructor = Napi::Persistent(ChildWatch::Define(env));
+    env.SetInstanceData<AddonState>(state);
+    napi_add_async_cleanup_hook(env, CloseEnvironment, state, nullptr);
+
+    Export(env, exports, "spawn", boundary::Entry<Spawn>);
+    Export(env, exports, "spawnSync", boundary::Entry<SpawnSync>);
+    Export(env, exports, "selfInfo", boundary::Entry<SelfInfo>);
+    Export(env, exports, "setOwnOomScoreAdj", boundary::Entry<SetOwnOomScoreAdj>);
+    Export(env, exports, "setPidfdDisabled", boundary::Entry<SetPidfdDisabled>);
+    return exports;
+  });
   return exports;
 }
 
