@@ -58,5 +58,6 @@ export type {
   GuardOptions,
   Logger,
   PrioritySetting,
+  RuntimeStatus,
   Status,
 } from './types';
