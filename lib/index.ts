@@ -59,5 +59,6 @@ export type {
   GuardOptions,
   Logger,
   PrioritySetting,
+  RuntimeStatus,
   Status,
 } from './types';

@@ -5,6 +5,7 @@ import { loadNative } from './native';
 import { childDefaults } from './priority';
 import { readEnvironment } from './environment';
 import type { EnvironmentStatus } from './types';
+import { runtimeStatus } from './runtime/status';
 import { readCapabilities, readOwnNice, readOwnOomScoreAdj } from './self';
 
 export function status(): Status {
@@ -50,6 +51,7 @@ export function status(): Status {
       ? childDefaults({ oomScoreAdj: oomScoreAdj ?? 0, nice: nice ?? 0 })
       : null,
     environment: null,
+    runtime: runtimeStatus(),
   };
   if (nativeError !== undefined) result.nativeError = nativeError;
   const environment = environmentOrError();
