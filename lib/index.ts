@@ -56,7 +56,9 @@ export type {
   ChildDefaults,
   Config,
   GuardOptions,
+  IoPriority,
   Logger,
   PrioritySetting,
+  SchedPolicy,
   Status,
 } from './types';

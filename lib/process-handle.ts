@@ -5,12 +5,16 @@
 // for this one, so stdio sockets, IPC channels, events and their order, and kill() semantics
 // are Node's own code, not an imitation of it.
 import { constants as osConstants } from 'node:os';
+import type { IoPriority, SchedPolicy } from './types';
+import { encodeIoPriority, SCHED_POLICY_NUMBERS } from './scheduling';
 import type { NativeBinding, NativeChild, NativeExit, NativeStdio, NativeSpawnRequest, NativeSpawnResult } from './native';
 
 /** The priority numbers for one child, already decided by the TypeScript side. */
 export interface PriorityPlan {
   oomScoreAdj?: number;
   nice?: number;
+  schedPolicy?: SchedPolicy;
+  ioPriority?: IoPriority;
   strict: boolean;
 }
 
@@ -174,6 +178,8 @@ export function launchRequest(
     gid: options.gid ?? undefined,
     nice: priority.nice,
     oomScoreAdj: priority.oomScoreAdj,
+    schedPolicy: priority.schedPolicy && SCHED_POLICY_NUMBERS[priority.schedPolicy],
+    ioPriority: priority.ioPriority && encodeIoPriority(priority.ioPriority),
     strict: priority.strict,
     cgroupProcs,
   };

@@ -9,7 +9,7 @@ import { loadNative } from './native';
 import type { NativeSpawnResult } from './native';
 import { GuardedProcessHandle } from './process-handle';
 import type { PriorityPlan } from './process-handle';
-import { reportPriorityFailure, resolveChildPriority } from './priority';
+import { isPriorityStep, priorityField, reportPriorityFailure, resolveChildPriority } from './priority';
 import { warning } from './logger';
 import type { AppliedPriority, GuardOptions } from './types';
 import { Containment } from './cgroup/containment';
@@ -183,19 +183,18 @@ export function appliedPriority(plan: PriorityPlan, outcome: Pick<NativeSpawnRes
   const applied: AppliedPriority = {
     oomScoreAdj: plan.oomScoreAdj ?? null,
     nice: plan.nice ?? null,
+    schedPolicy: plan.schedPolicy ?? null,
+    ioPriority: plan.ioPriority ?? null,
     warnings: [],
   };
   if (!outcome) return applied;
   const failures = [...outcome.warnings];
-  if (outcome.failedStep === 'setpriority' || outcome.failedStep === 'oom_score_adj') {
-    failures.push({ step: outcome.failedStep, errno: outcome.errno });
-  }
+  if (isPriorityStep(outcome.failedStep)) failures.push({ step: outcome.failedStep, errno: outcome.errno });
   for (const { step, errno } of failures) {
-    const value = step === 'setpriority' ? plan.nice : plan.oomScoreAdj;
-    applied.warnings.push(reportPriorityFailure(step, errno, value as number, command));
+    const field = priorityField(step);
+    applied.warnings.push(reportPriorityFailure(step, errno, plan[field]!, command));
     // Not applied: the child kept what it inherited.
-    if (step === 'setpriority') applied.nice = null;
-    else applied.oomScoreAdj = null;
+    applied[field] = null;
   }
   return applied;
 }
@@ -213,7 +212,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   child.killTree = (signal) => containment.killTree(child.pid, signal);
   if (!binding) {
     // Not Linux, or no addon: fall back to Node's own handle, priority not applied.
-    child.priority = { oomScoreAdj: null, nice: null, warnings: [] };
+    child.priority = { ...NOTHING_APPLIED, warnings: [] };
     warnUnappliedOnce(plan);
   } else {
     const handle = new GuardedProcessHandle(binding, plan, containment.procsFiles());
@@ -227,9 +226,12 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   }
 
   const command = [normalized.file, ...normalized.args.slice(1)].join(' ');
-  const strictFailure = (handleOutcome: NativeSpawnResult | undefined) =>
-    plan.strict && (handleOutcome?.failedStep === 'setpriority' || handleOutcome?.failedStep === 'oom_score_adj');
+  const strictFailure = (handleOutcome: NativeSpawnResult | undefined) => plan.strict && isPriorityStep(handleOutcome?.failedStep);
 
+  // Node throws, rather than emits, a spawn error other than EACCES, EAGAIN, EMFILE, ENFILE and
+  // ENOENT: a strict EPERM (sched_setscheduler, ioprio_set) is explained on the thrown error.
+  const handle = child._handle as unknown as GuardedProcessHandle | null;
+  let thrown: { error: unknown } | undefined;
   try {
     (child as unknown as { spawn(o: object): number }).spawn({
       ...normalized.options,
@@ -239,24 +241,35 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
       cwd: normalized.cwd,
       detached: normalized.detached,
     });
-  } finally {
-    if (binding) {
-      const outcome = (child._handle as unknown as GuardedProcessHandle | null)?.outcome;
-      child.priority = appliedPriority(plan, outcome, command);
-      if (strictFailure(outcome)) explainStrictFailure(child, outcome!);
-      if (!outcome || outcome.errno !== 0) containment.abandon();
-    }
+  } catch (error) {
+    thrown = { error };
   }
+  if (binding) {
+    const outcome = handle?.outcome;
+    child.priority = appliedPriority(plan, outcome, command);
+    if (strictFailure(outcome)) {
+      if (thrown && thrown.error instanceof Error) explainStrictError(thrown.error, child.priority, outcome!);
+      else explainStrictFailure(child, outcome!);
+    }
+    if (!outcome || outcome.errno !== 0) containment.abandon();
+  }
+  if (thrown) throw thrown.error;
   return child;
 }
 
 let unappliedWarned = false;
 
-/** Without the engine a per-spawn oomScoreAdj or nice cannot be applied: say so, once. */
+/** child.priority when the engine applied nothing (no addon): every setting left as inherited. */
+export const NOTHING_APPLIED: Readonly<Omit<AppliedPriority, 'warnings'>> = Object.freeze({
+  oomScoreAdj: null, nice: null, schedPolicy: null, ioPriority: null,
+});
+
+/** Without the engine a per-spawn oomScoreAdj, nice, schedPolicy or ioPriority cannot be applied: say so, once. */
 export function warnUnappliedOnce(plan: PriorityPlan): void {
-  if (unappliedWarned || (plan.oomScoreAdj === undefined && plan.nice === undefined)) return;
+  const asked = plan.oomScoreAdj !== undefined || plan.nice !== undefined || plan.schedPolicy !== undefined || plan.ioPriority !== undefined;
+  if (unappliedWarned || !asked) return;
   unappliedWarned = true;
-  warning('PROCGUARD_NATIVE_UNAVAILABLE', 'oomScoreAdj and nice are not applied: the native engine is not loaded', {
+  warning('PROCGUARD_NATIVE_UNAVAILABLE', 'oomScoreAdj, nice, schedPolicy and ioPriority are not applied: the native engine is not loaded', {
     reason: loadNative().error ?? 'unknown',
   });
 }
@@ -266,16 +279,21 @@ export function strictFailureNote(priority: AppliedPriority): string {
   return ` (strict: ${priority.warnings.join('; ')}; the command did not run)`;
 }
 
+/** The error of a spawn strict stopped: which priority step, and what was applied. */
+function explainStrictError(error: Error, priority: AppliedPriority, outcome: NativeSpawnResult): void {
+  const err = error as Error & { step?: string; priority?: AppliedPriority };
+  err.message += strictFailureNote(priority);
+  err.step = outcome.failedStep;
+  err.priority = priority;
+}
+
 /** Under strict, the 'error' Node emits says which priority step stopped the command. */
 function explainStrictFailure(child: GuardedChildProcess, outcome: NativeSpawnResult): void {
   const emit = child.emit;
   child.emit = function (this: GuardedChildProcess, event: string | symbol, ...rest: unknown[]): boolean {
     if (event === 'error' && rest[0] instanceof Error) {
       child.emit = emit;
-      const err = rest[0] as Error & { step?: string; priority?: AppliedPriority };
-      err.message += strictFailureNote(child.priority);
-      err.step = outcome.failedStep;
-      err.priority = child.priority;
+      explainStrictError(rest[0], child.priority, outcome);
     }
     return emit.apply(this, [event, ...rest] as Parameters<typeof emit>);
   } as typeof child.emit;
