@@ -1,7 +1,7 @@
 // Process-wide settings: whether management is on, the variables' prefix, the logger.
 import type { Config, Logger } from './types';
 import { invalidArgType, invalidArgValue } from './errors';
-import { defaultLogger, info, logger, setLogger } from './logger';
+import { defaultLogger, info, logger, setLogger, warning } from './logger';
 import { loadNative } from './native';
 
 export const DEFAULT_ENV_PREFIX = 'CODER_PROC_';
@@ -101,4 +101,9 @@ export function logStartupOnce(): void {
   if (enabled) info('process priority management enabled', fields);
   else if (process.platform !== 'linux') info('process priority management not enabled (linux-only)', fields);
   else info('process priority management not enabled', fields);
+  // Asked for and off: the user must know, their children are not protected.
+  if (!enabled && managementRequested().requested) {
+    const code = process.platform !== 'linux' ? 'PROCGUARD_UNSUPPORTED_PLATFORM' : 'PROCGUARD_NATIVE_UNAVAILABLE';
+    warning(code, 'process priority management was asked for but is not enabled', { reason });
+  }
 }

@@ -25,6 +25,8 @@ export interface IntegerRange {
   max: number;
 }
 
+const INTEGER_PATTERN = /^[+-]?\d+$/; // as Go's strconv.Atoi in Coder's agent: no spaces
+
 /** The last raw value seen per variable and what it parsed to; spawns re-read the env, not re-parse it. */
 const parsed = new Map<string, { raw: string; value: unknown }>();
 /** `name=value` pairs already warned about: one warning per distinct bad value. */
@@ -49,8 +51,6 @@ export function readVariable<T>(name: string, parse: (raw: string) => T | undefi
   }
   return value;
 }
-
-const INTEGER_PATTERN = /^\s*[+-]?\d+\s*$/;
 
 /**
  * The integer in variable `name` of the agent's environment; undefined when the variable is

@@ -216,6 +216,13 @@ function showValue(step: PriorityStep, value: number | SchedPolicy | IoPriority)
   return String(value);
 }
 
+/** What was refused and why: `oom score to -1000: EACCES; going below ...`. */
+function refusal(step: PriorityStep, errno: number, value: number | SchedPolicy | IoPriority): { what: string; why: string } {
+  const what = `${PRIORITY_STEPS[step].what} to ${showValue(step, value)}`;
+  const hint = failureHint(step, errno);
+  return { what, why: `${errnoName(errno)}${hint ? `; ${hint}` : ''}` };
+}
+
 /**
  * The warning line for a priority step that failed (errno positive, as the addon gives it),
  * e.g. `failed to adjust oom score to -1000 for "sleep 10": EACCES; going below ...`.
@@ -226,18 +233,21 @@ export function describePriorityFailure(
   value: number | SchedPolicy | IoPriority,
   command: string,
 ): string {
-  const hint = failureHint(step, errno);
-  return `failed to adjust ${PRIORITY_STEPS[step].what} to ${showValue(step, value)} for ${showCommand(command)}: ${errnoName(errno)}${hint ? `; ${hint}` : ''}`;
+  const { what, why } = refusal(step, errno, value);
+  return `failed to adjust ${what} for ${showCommand(command)}: ${why}`;
 }
 
-/** describePriorityFailure(), logged as a warning through the configured logger; returns the line. */
+/**
+ * describePriorityFailure(), returned for the child's `priority.warnings`; warned once per
+ * step, value and errno (not per command: a refused setting is refused for every spawn).
+ */
 export function reportPriorityFailure(
   step: PriorityStep,
   errno: number,
   value: number | SchedPolicy | IoPriority,
   command: string,
 ): string {
-  const line = describePriorityFailure(step, errno, value, command);
-  warning('PROCGUARD_PRIORITY_NOT_APPLIED', line);
-  return line;
+  const { what, why } = refusal(step, errno, value);
+  warning('PROCGUARD_PRIORITY_NOT_APPLIED', `failed to adjust ${what} for children: ${why}`);
+  return describePriorityFailure(step, errno, value, command);
 }

@@ -76,7 +76,7 @@ export function validateIoPriority(value: unknown, name = 'options.ioPriority'):
 
 /** The value of CODER_PROC_SCHED_POLICY ('idle', 'batch', 'other', 'SCHED_IDLE', 'inherit'); undefined when invalid. */
 export function parseSchedPolicyVariable(raw: string): SchedPolicy | null | undefined {
-  const word = raw.trim().toLowerCase().replace(/^sched_/, '');
+  const word = raw.toLowerCase().replace(/^sched_/, ''); // no spaces, as the numeric variables
   if (word === 'inherit') return null;
   return Object.hasOwn(SCHED_POLICY_NUMBERS, word) ? (word as SchedPolicy) : undefined;
 }
@@ -84,7 +84,7 @@ export const SCHED_POLICY_VARIABLE_ALLOWED = "must be 'other', 'batch', 'idle' o
 
 /** The value of CODER_PROC_IO_PRIORITY ('idle', 'best-effort', 'best-effort:7', 'inherit'); undefined when invalid. */
 export function parseIoPriorityVariable(raw: string): IoPriority | null | undefined {
-  const match = /^\s*(best-effort|idle|inherit)(?::([0-7]))?\s*$/i.exec(raw);
+  const match = /^(best-effort|idle|inherit)(?::([0-7]))?$/i.exec(raw);
   if (!match) return undefined;
   const klass = match[1].toLowerCase();
   if (klass === 'inherit') return match[2] === undefined ? null : undefined;

@@ -207,7 +207,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   const { binding } = loadNative();
   const plan = resolveChildPriority(guard);
   const containment = new Containment(normalized.options.cgroup, !!binding);
-  const child = new ChildProcess() as GuardedChildProcess & { _handle: { onexit?: unknown } | null };
+  const child = new ChildProcess() as GuardedChildProcess & { _handle: Record<PropertyKey, unknown> | null };
   child.cgroup = containment.cgroup;
   child.killTree = (signal) => containment.killTree(child.pid, signal);
   if (!binding) {
@@ -216,13 +216,15 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     warnUnappliedOnce(plan);
   } else {
     const handle = new GuardedProcessHandle(binding, plan, containment.procsFiles());
-    handle.onexit = child._handle!.onexit as GuardedProcessHandle['onexit'];
+    const nodeHandle = child._handle!;
+    handle.onexit = nodeHandle.onexit as GuardedProcessHandle['onexit'];
+    releaseNodeHandle(nodeHandle);
     handle.beforeExit = (exit) => {
       const { resourceUsage, oomKill } = containment.finish(handle.pid!, exit);
       child.resourceUsage = resourceUsage;
       child.oomKill = oomKill;
     };
-    child._handle = handle as unknown as { onexit?: unknown };
+    child._handle = handle as unknown as Record<PropertyKey, unknown>;
   }
 
   const command = [normalized.file, ...normalized.args.slice(1)].join(' ');
@@ -255,6 +257,31 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   }
   if (thrown) throw thrown.error;
   return child;
+}
+
+/** Node's ChildProcess.prototype.spawn() calls its handle with one options object (Node <= 22) or positionally (Node 24). */
+const handleTakesOptionsObject = /_handle\.spawn\(options\)/.test(String((ChildProcess.prototype as unknown as { spawn: unknown }).spawn));
+
+/**
+ * `new ChildProcess()` makes Node's own process handle, which procguard never spawns. Node keeps
+ * that handle alive from its handle list until it is closed, and it points back at the child
+ * (owner_symbol, the onexit closure): never closed, it would keep every child, its sockets and
+ * listeners forever. A handle closes only once it was initialized by a spawn, so it is given one
+ * that libuv refuses before it forks (an fd of -1: EINVAL), then closed; Node frees it at the
+ * close callback.
+ */
+function releaseNodeHandle(handle: Record<PropertyKey, unknown>): void {
+  handle.onexit = null;
+  for (const symbol of Object.getOwnPropertySymbols(handle)) delete handle[symbol];
+  const spawnable = handle as unknown as { spawn(...args: unknown[]): number; close(): void };
+  const stdio = [{ type: 'fd', fd: -1 }];
+  try {
+    if (handleTakesOptionsObject) spawnable.spawn({ file: '/', args: [], envPairs: [], stdio });
+    else spawnable.spawn('/', [], undefined, [], stdio, 0, -1, -1);
+    spawnable.close();
+  } catch {
+    // The permission model refuses child processes: then nothing can spawn, and nothing is held but the handle.
+  }
 }
 
 let unappliedWarned = false;

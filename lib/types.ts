@@ -64,7 +64,8 @@ export interface ChildDefaults {
 
 export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
+  /** `code`: the stable PROCGUARD_* code of the cause, as given to process.emitWarning. */
+  warn(message: string, fields?: Record<string, unknown>, code?: string): void;
 }
 
 export interface Config {
@@ -72,7 +73,10 @@ export interface Config {
   enabled?: boolean;
   /** Prefix of the variables read from the agent's environment and stripped from every child's. Default 'CODER_PROC_'. */
   envPrefix?: string;
-  /** Where procguard's own lines go. Default: the agent's stderr. */
+  /**
+   * Also receives procguard's messages. Default: none (information goes to
+   * util.debuglog('procguard'), warnings to process.emitWarning, whatever the logger).
+   */
   logger?: Logger;
   /** The cgroup v2 directory children's own cgroups are made in. Default: the agent's own cgroup. */
   cgroupParent?: string;
