@@ -188,13 +188,19 @@ describe('CODER_PROC_SCHED_POLICY and CODER_PROC_IO_PRIORITY (management on)', (
       expect(s.proc).toMatchObject({ schedPolicy: SCHED_OTHER, ioPriority: run.result.self.ioPriority });
       expect(s.priority).toMatchObject({ schedPolicy: null, ioPriority: null });
     }
-    const lines = warnings(run);
-    const sched = lines.filter((l) => l.includes('CODER_PROC_SCHED_POLICY'));
-    const io = lines.filter((l) => l.includes('CODER_PROC_IO_PRIORITY'));
-    expect(sched).toHaveLength(1);
-    expect(sched[0]).toMatch(/ignoring CODER_PROC_SCHED_POLICY="fifo": must be 'other', 'batch', 'idle' or 'inherit'; using the default/);
-    expect(io).toHaveLength(1);
-    expect(io[0]).toMatch(/ignoring CODER_PROC_IO_PRIORITY="best-effort:9": must be 'best-effort', 'best-effort:N' \(N from 0, highest, to 7\), 'idle' or 'inherit'; using the default/);
+    // once to the logger and once as a process warning with its code, per variable
+    for (const [name, value, allowed] of [
+      ['CODER_PROC_SCHED_POLICY', 'fifo', "must be 'other', 'batch', 'idle' or 'inherit'"],
+      ['CODER_PROC_IO_PRIORITY', 'best-effort:9', "must be 'best-effort', 'best-effort:N' (N from 0, highest, to 7), 'idle' or 'inherit'"],
+    ]) {
+      const line = `ignoring ${name}=${JSON.stringify(value)}: ${allowed}; using the default`;
+      const logged = run.result.logs.filter((l) => l.level === 'warn' && l.message.includes(name));
+      expect(logged, JSON.stringify(warnings(run))).toHaveLength(1);
+      expect(logged[0]).toMatchObject({ code: 'PROCGUARD_INVALID_VARIABLE', message: expect.stringContaining(line) });
+      const emitted = run.stderr.split('\n').filter((l) => l.includes(name));
+      expect(emitted).toHaveLength(1);
+      expect(emitted[0]).toContain(`[PROCGUARD_INVALID_VARIABLE] Warning: procguard: ${line}`);
+    }
   });
 });
 
