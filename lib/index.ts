@@ -59,6 +59,7 @@ export type {
   IoPriority,
   Logger,
   PrioritySetting,
+  RuntimeStatus,
   SchedPolicy,
   Status,
 } from './types';

@@ -133,6 +133,12 @@ export interface NativeBinding {
   setOwnOomScoreAdj(value: number): number;
   /** Forces the fallback exit watcher (no pidfd); for tests of old kernels. */
   setPidfdDisabled(disabled: boolean): void;
+  /**
+   * Exits of children started from now on are noticed by one native thread (pidfds in epoll)
+   * and delivered through a thread-safe function, not by libuv: for Bun and Deno, whose libuv is
+   * not real. Returns '' or why the thread could not start.
+   */
+  startExitThread(): string;
 }
 
 let loaded: { binding: NativeBinding | null; error?: string } | undefined;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { codedError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { isGuardVariable } from './env';
 import { loadNative } from './native';
-import type { NativeSpawnResult } from './native';
+import type { NativeExit, NativeSpawnResult } from './native';
 import { GuardedProcessHandle } from './process-handle';
 import type { PriorityPlan } from './process-handle';
 import { isPriorityStep, priorityField, reportPriorityFailure, resolveChildPriority } from './priority';
@@ -16,6 +16,9 @@ import { Containment } from './cgroup/containment';
 import type { ResourceUsage } from './cgroup/containment';
 import type { ChildCgroup } from './cgroup/child-cgroup';
 import type { OomKill } from './cgroup/oom-verdict';
+import { asyncEngine, warnRuntimeFallbackOnce } from './runtime/engine';
+import { RuntimeChildProcess } from './runtime/child-process';
+import { nodeChildProcess } from './node-child-process';
 
 export type GuardedSpawnOptions = SpawnOptions & GuardOptions;
 
@@ -207,9 +210,22 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   const { binding } = loadNative();
   const plan = resolveChildPriority(guard);
   const containment = new Containment(normalized.options.cgroup, !!binding);
+  const command = [normalized.file, ...normalized.args.slice(1)].join(' ');
+  if (binding && asyncEngine().kind === 'thread') {
+    // Bun, Deno: no handle to swap under their ChildProcess; procguard's own, over their streams.
+    const child = new RuntimeChildProcess() as RuntimeChildProcess & GuardedChildProcess;
+    describeContainment(child, containment);
+    child.beforeExit = (exit) => finishContained(child, containment, exit);
+    let outcome: NativeSpawnResult | undefined;
+    try {
+      outcome = child.launch(binding, normalized, plan, containment.procsFiles());
+    } finally {
+      settlePriority(child, plan, outcome, command, containment);
+    }
+    return child;
+  }
   const child = new ChildProcess() as GuardedChildProcess & { _handle: Record<PropertyKey, unknown> | null };
-  child.cgroup = containment.cgroup;
-  child.killTree = (signal) => containment.killTree(child.pid, signal);
+  describeContainment(child, containment);
   if (!binding) {
     // Not Linux, or no addon: fall back to Node's own handle, priority not applied.
     child.priority = { ...NOTHING_APPLIED, warnings: [] };
@@ -219,21 +235,12 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     const nodeHandle = child._handle!;
     handle.onexit = nodeHandle.onexit as GuardedProcessHandle['onexit'];
     releaseNodeHandle(nodeHandle);
-    handle.beforeExit = (exit) => {
-      const { resourceUsage, oomKill } = containment.finish(handle.pid!, exit);
-      child.resourceUsage = resourceUsage;
-      child.oomKill = oomKill;
-    };
+    handle.beforeExit = (exit) => finishContained(child, containment, exit);
     child._handle = handle as unknown as Record<PropertyKey, unknown>;
   }
 
-  const command = [normalized.file, ...normalized.args.slice(1)].join(' ');
-  const strictFailure = (handleOutcome: NativeSpawnResult | undefined) => plan.strict && isPriorityStep(handleOutcome?.failedStep);
-
-  // Node throws, rather than emits, a spawn error other than EACCES, EAGAIN, EMFILE, ENFILE and
-  // ENOENT: a strict EPERM (sched_setscheduler, ioprio_set) is explained on the thrown error.
+  // Read before the spawn: Node drops its _handle when the spawn throws.
   const handle = child._handle as unknown as GuardedProcessHandle | null;
-  let thrown: { error: unknown } | undefined;
   try {
     (child as unknown as { spawn(o: object): number }).spawn({
       ...normalized.options,
@@ -244,19 +251,42 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
       detached: normalized.detached,
     });
   } catch (error) {
-    thrown = { error };
+    if (binding) settlePriority(child, plan, handle?.outcome, command, containment, error);
+    throw error;
   }
-  if (binding) {
-    const outcome = handle?.outcome;
-    child.priority = appliedPriority(plan, outcome, command);
-    if (strictFailure(outcome)) {
-      if (thrown && thrown.error instanceof Error) explainStrictError(thrown.error, child.priority, outcome!);
-      else explainStrictFailure(child, outcome!);
-    }
-    if (!outcome || outcome.errno !== 0) containment.abandon();
-  }
-  if (thrown) throw thrown.error;
+  if (binding) settlePriority(child, plan, handle?.outcome, command, containment);
   return child;
+}
+
+function describeContainment(child: GuardedChildProcess, containment: Containment): void {
+  child.cgroup = containment.cgroup;
+  child.killTree = (signal) => containment.killTree(child.pid, signal);
+}
+
+/** Before 'exit': the child's rusage, its cgroup's counters and the OOM verdict. */
+function finishContained(child: GuardedChildProcess, containment: Containment, exit: NativeExit): void {
+  const { resourceUsage, oomKill } = containment.finish(child.pid!, exit);
+  child.resourceUsage = resourceUsage;
+  child.oomKill = oomKill;
+}
+
+/** After the launch, whatever its outcome: what was applied, strict's reason, no cgroup left for a child that never ran. */
+function settlePriority(
+  child: GuardedChildProcess,
+  plan: PriorityPlan,
+  outcome: NativeSpawnResult | undefined,
+  command: string,
+  containment: Containment,
+  thrown?: unknown,
+): void {
+  child.priority = appliedPriority(plan, outcome, command);
+  if (plan.strict && outcome && isPriorityStep(outcome.failedStep)) {
+    // Node throws, rather than emits, a spawn error other than EACCES, EAGAIN, EMFILE, ENFILE and
+    // ENOENT: a strict EPERM (sched_setscheduler, ioprio_set) is explained on the thrown error.
+    if (thrown instanceof Error) explainStrictError(thrown, child.priority, outcome);
+    else explainStrictFailure(child, outcome);
+  }
+  if (!outcome || outcome.errno !== 0) containment.abandon();
 }
 
 /** Node's ChildProcess.prototype.spawn() calls its handle with one options object (Node <= 22) or positionally (Node 24). */
@@ -361,6 +391,8 @@ export function attachTimeoutAndAbort(child: ChildProcess, timeout: number | und
 
 /** spawn(command, args?, options?) as in node:child_process, with procguard's options. */
 export function spawn(command: string, args?: readonly string[] | GuardedSpawnOptions, options?: GuardedSpawnOptions): GuardedChildProcess {
+  const engine = asyncEngine();
+  if (engine.kind === 'fallback') return runtimeFallbackSpawn(engine.reason, command, args, options);
   const normalized = normalizeSpawnArguments(command, args, options);
   const opts = normalized.options;
   validateTimeout(opts.timeout);
@@ -368,5 +400,17 @@ export function spawn(command: string, args?: readonly string[] | GuardedSpawnOp
   const killSignal = killSignalOf(opts.killSignal);
   const child = spawnGuarded(normalized, opts as GuardOptions);
   attachTimeoutAndAbort(child, opts.timeout as number | undefined, opts.signal as AbortSignal | undefined, killSignal);
+  return child;
+}
+
+/** Bun or Deno where procguard's engine cannot run: the runtime's own spawn, said once. */
+function runtimeFallbackSpawn(reason: string, command: string, args?: readonly string[] | GuardedSpawnOptions, options?: GuardedSpawnOptions): GuardedChildProcess {
+  warnRuntimeFallbackOnce(reason);
+  const child = (nodeChildProcess.spawn as (...a: unknown[]) => GuardedChildProcess)(command, args, options);
+  child.priority = { ...NOTHING_APPLIED, warnings: [] };
+  child.cgroup = null;
+  child.killTree = (signal) => {
+    child.kill(signal);
+  };
   return child;
 }

@@ -3,6 +3,7 @@ import type { Status } from './types';
 import { currentConfig, logStartupOnce, managementState, variableNames } from './config';
 import { loadNative } from './native';
 import { childDefaults } from './priority';
+import { runtimeStatus } from './runtime/status';
 import { readCapabilities, readOwnNice, readOwnOomScoreAdj, readOwnSchedPolicy } from './self';
 import { schedPolicyName } from './scheduling';
 
@@ -52,6 +53,7 @@ export function status(): Status {
     childDefaults: process.platform === 'linux'
       ? childDefaults({ oomScoreAdj: oomScoreAdj ?? 0, nice: nice ?? 0 })
       : null,
+    runtime: runtimeStatus(),
   };
   if (nativeError !== undefined) result.nativeError = nativeError;
   return result;

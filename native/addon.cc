@@ -10,6 +10,7 @@
 
 #include "addon_state.h"
 #include "child_watch.h"
+#include "exit_thread.h"
 #include "linux_compat.h"
 
 
@@ -93,6 +94,8 @@ static void CloseEnvironment(napi_async_cleanup_hook_handle hook, void *arg) {
   TeardownTracker *tracker = state->teardown;
   tracker->pendingCloses++;  // held until everything below has been asked to close
   while (!state->liveChildren.empty()) state->liveChildren.front()->Detach();
+  if (state->exitThread) state->exitThread->Stop();
+  state->exitThread = nullptr;
   if (state->sigchld) CloseHandle(state, reinterpret_cast<uv_handle_t *>(state->sigchld));
   state->sigchld = nullptr;
   if (state->reapSoon) CloseHandle(state, reinterpret_cast<uv_handle_t *>(state->reapSoon));
@@ -108,18 +111,34 @@ static void CloseEnvironment(napi_async_cleanup_hook_handle hook, void *arg) {
   FinishTeardownIfDone(tracker);
 }
 
+// The same, where the runtime's libuv is not real (Bun, Deno): no handle was ever made, so
+// nothing is waited for. A synchronous hook: Deno frees an async cleanup hook's handle itself
+// after napi_remove_async_cleanup_hook already did (a double free at every exit).
+static void CloseEnvironmentWithoutLoop(void *arg) {
+  auto *state = static_cast<AddonState *>(arg);
+  while (!state->liveChildren.empty()) state->liveChildren.front()->Detach();
+  if (state->exitThread) state->exitThread->Stop();
+  state->exitThread = nullptr;
+  if (state->devNull >= 0) close(state->devNull);
+  state->devNull = -1;
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto *state = new AddonState();
   napi_get_uv_event_loop(env, &state->loop);
   state->childWatchConstructor = Napi::Persistent(ChildWatch::Define(env));
   env.SetInstanceData<AddonState>(state);
-  napi_add_async_cleanup_hook(env, CloseEnvironment, state, nullptr);
+  if (RuntimeHasLibuv(env))
+    napi_add_async_cleanup_hook(env, CloseEnvironment, state, nullptr);
+  else
+    napi_add_env_cleanup_hook(env, CloseEnvironmentWithoutLoop, state);
 
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
   exports.Set("spawnSync", Napi::Function::New(env, SpawnSync, "spawnSync"));
   exports.Set("selfInfo", Napi::Function::New(env, SelfInfo, "selfInfo"));
   exports.Set("setOwnOomScoreAdj", Napi::Function::New(env, SetOwnOomScoreAdj, "setOwnOomScoreAdj"));
   exports.Set("setPidfdDisabled", Napi::Function::New(env, SetPidfdDisabled, "setPidfdDisabled"));
+  exports.Set("startExitThread", Napi::Function::New(env, StartExitThread, "startExitThread"));
   return exports;
 }
 

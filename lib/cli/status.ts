@@ -62,6 +62,11 @@ export function formatStatus(s: Status): string {
   } else {
     rows.push(['child defaults', `none (${s.platform} is not linux)`]);
   }
+  const { runtime } = s;
+  rows.push(['runtime', `${runtime.name} ${runtime.version} (exit watcher: ${runtime.exitWatcher})`]);
+  rows.push(['protected', runtime.protectedFunctions.join(', ') || 'none']);
+  for (const [fn, why] of Object.entries(runtime.unprotected)) rows.push([`${fn}`, why]);
+  rows.push(['register covers', runtime.register]);
   const width = Math.max(...rows.map(([key]) => key.length)) + 1;
   return rows.map(([key, value]) => `${`${key}:`.padEnd(width)} ${value}\n`).join('');
 }
