@@ -55,6 +55,7 @@ export type {
   AppliedPriority,
   ChildDefaults,
   Config,
+  EnvironmentStatus,
   GuardOptions,
   IoPriority,
   Logger,

@@ -131,6 +131,8 @@ export interface NativeBinding {
   selfInfo(): NativeSelfInfo;
   /** Writes the agent's own /proc/self/oom_score_adj; returns 0 or a positive errno. */
   setOwnOomScoreAdj(value: number): number;
+  /** An extended attribute's value; null when absent; a positive errno when unreadable. */
+  getXattr(file: string, name: string): string | null | number;
   /** Forces the fallback exit watcher (no pidfd); for tests of old kernels. */
   setPidfdDisabled(disabled: boolean): void;
   /**

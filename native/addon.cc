@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <string>
@@ -52,6 +53,19 @@ static Napi::Value SetOwnOomScoreAdj(const Napi::CallbackInfo &info) {
   }
   if (dumpable != 1) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
   return Napi::Number::New(info.Env(), err);
+}
+
+// One extended attribute of a file: systemd marks the cgroups it delegates with
+// trusted.delegate / user.delegate, which node:fs cannot read. The value, null when the file
+// has no such attribute, or the errno (a number) when it cannot be read.
+static Napi::Value GetXattr(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string file = info[0].As<Napi::String>();
+  std::string name = info[1].As<Napi::String>();
+  char value[256];
+  ssize_t length = getxattr(file.c_str(), name.c_str(), value, sizeof value);
+  if (length < 0) return errno == ENODATA ? env.Null() : Napi::Number::New(env, errno);
+  return Napi::String::New(env, value, size_t(length));
 }
 
 static Napi::Value SetPidfdDisabled(const Napi::CallbackInfo &info) {
@@ -137,6 +151,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnSync", Napi::Function::New(env, SpawnSync, "spawnSync"));
   exports.Set("selfInfo", Napi::Function::New(env, SelfInfo, "selfInfo"));
   exports.Set("setOwnOomScoreAdj", Napi::Function::New(env, SetOwnOomScoreAdj, "setOwnOomScoreAdj"));
+  exports.Set("getXattr", Napi::Function::New(env, GetXattr, "getXattr"));
   exports.Set("setPidfdDisabled", Napi::Function::New(env, SetPidfdDisabled, "setPidfdDisabled"));
   exports.Set("startExitThread", Napi::Function::New(env, StartExitThread, "startExitThread"));
   return exports;
