@@ -5,6 +5,7 @@ import { logStartupOnce, managementState, variableNames } from './config';
 import { readIntegerVariable, type IntegerRange } from './env';
 import { warning } from './logger';
 import { loadNative } from './native';
+import { ownOptions } from './own-options';
 import { readOwnNice, readOwnOomScoreAdj, recentOwnOomScoreAdj } from './self';
 
 export const OOM_SCORE_ADJ_RANGE: IntegerRange = { min: -1000, max: 1000 };
@@ -39,6 +40,7 @@ function niceFromEnv(): number | undefined {
  * computed from `agent` (default: the agent's current oom_score_adj and nice).
  */
 export function childDefaults(agent?: { oomScoreAdj: number; nice: number }): ChildDefaults {
+  if (agent) agent = ownOptions(agent);
   const envOom = oomScoreFromEnv();
   const envNice = niceFromEnv();
   return {
@@ -82,7 +84,7 @@ interface CheckedSettings {
 }
 
 function validateGuardOptions(options: GuardOptions): CheckedSettings {
-  const given = (options ?? {}) as GuardOptions;
+  const given = ownOptions(options);
   const oomScoreAdj = validateSetting('options.oomScoreAdj', given.oomScoreAdj, OOM_SCORE_ADJ_RANGE);
   const nice = validateSetting('options.nice', given.nice, NICE_RANGE);
   const strict = given.strict;
@@ -91,7 +93,7 @@ function validateGuardOptions(options: GuardOptions): CheckedSettings {
 }
 
 function applyDefaults(settings: CheckedSettings, managed: boolean): { oomScoreAdj?: number; nice?: number; strict: boolean } {
-  const resolved: { oomScoreAdj?: number; nice?: number; strict: boolean } = { strict: settings.strict };
+  const resolved = { __proto__: null, strict: settings.strict } as { oomScoreAdj?: number; nice?: number; strict: boolean };
   if (typeof settings.oomScoreAdj === 'number') resolved.oomScoreAdj = settings.oomScoreAdj;
   else if (settings.oomScoreAdj === undefined && managed) {
     resolved.oomScoreAdj = oomScoreFromEnv() ?? computeChildOomScore(recentOwnOomScoreAdj() ?? 0);
