@@ -85,7 +85,7 @@ export interface NativeSpawnResult {
   failedStep?: NativeStep;
   /** Priority steps that failed without being fatal. */
   warnings: { step: 'setpriority' | 'oom_score_adj'; errno: number }[];
-  /** Parent-side fd per stdio index for pipe entries; -1 elsewhere (also after a failed exec; empty when no child was made). */
+  /** Parent-side fd per stdio index for pipe entries, -1 elsewhere; also after a failure (all -1 when they could not all be made). The caller opens or closes them. */
   pipes: number[];
   /** Present when a child is running. */
   child?: NativeChild;
@@ -125,8 +125,16 @@ export interface NativeBinding {
   selfInfo(): NativeSelfInfo;
   /** Writes the agent's own /proc/self/oom_score_adj; returns 0 or a positive errno. */
   setOwnOomScoreAdj(value: number): number;
+  /** An extended attribute's value; null when absent; a positive errno when unreadable. */
+  getXattr(file: string, name: string): string | null | number;
   /** Forces the fallback exit watcher (no pidfd); for tests of old kernels. */
   setPidfdDisabled(disabled: boolean): void;
+  /**
+   * Exits of children started from now on are noticed by one native thread (pidfds in epoll)
+   * and delivered through a thread-safe function, not by libuv: for Bun and Deno, whose libuv is
+   * not real. Returns '' or why the thread could not start.
+   */
+  startExitThread(): string;
 }
 
 let loaded: { binding: NativeBinding | null; error?: string } | undefined;

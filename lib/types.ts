@@ -1,7 +1,8 @@
 // Public types of procguard beyond those of node:child_process.
 import type { CgroupOptions } from './cgroup/spec';
+import type { EnvironmentStatus } from './environment';
 
-export type { CgroupOptions };
+export type { CgroupOptions, EnvironmentStatus };
 
 /** A per-spawn priority setting: a number, or 'inherit' to leave the child as the agent is. */
 export type PrioritySetting = number | 'inherit';
@@ -77,4 +78,27 @@ export interface Status {
   /** The variables read, as found in the environment (undefined when absent). */
   env: Record<string, string | undefined>;
   childDefaults: ChildDefaults | null;
+  /** Where the agent runs (cgroups, limits above it, systemd, Kubernetes) and what follows; null off Linux or without /proc. */
+  environment: EnvironmentStatus | null;
+  /** Why `environment` is null, when it is. */
+  environmentError?: string;
+  /** The JavaScript runtime (Node, Bun, Deno) and what procguard does in it. */
+  runtime: RuntimeStatus;
+}
+
+export interface RuntimeStatus {
+  name: 'node' | 'bun' | 'deno';
+  version: string;
+  /**
+   * How async children's exits are seen: 'libuv' (a pidfd on Node's loop), 'thread' (one native
+   * thread waiting on pidfds, for runtimes whose libuv is not real), 'none' (the runtime's own
+   * child_process runs them: see `unprotected`).
+   */
+  exitWatcher: 'libuv' | 'thread' | 'none';
+  /** The functions whose children get procguard's priorities, cgroups, usage and verdicts here. */
+  protectedFunctions: string[];
+  /** The others, each with what happens instead. */
+  unprotected: Record<string, string>;
+  /** What install() and procguard/register reach in this runtime. */
+  register: string;
 }

@@ -1,6 +1,8 @@
 #include "child_watch.h"
 
+#include "exit_thread.h"
 #include "linux_compat.h"
+#include "napi_boundary.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -50,7 +52,9 @@ void EnsureSigchldWatcher(AddonState *state) {
   state->sigchld = NewHandle<uv_signal_t>();
   uv_signal_init(state->loop, state->sigchld);
   state->sigchld->data = state;
-  uv_signal_start(state->sigchld, [](uv_signal_t *h, int sig) { OnSigchld(static_cast<AddonState *>(h->data), sig); }, SIGCHLD);
+  uv_signal_start(
+      state->sigchld, [](uv_signal_t *h, int sig) { boundary::Contain([&] { OnSigchld(static_cast<AddonState *>(h->data), sig); }); },
+      SIGCHLD);
   UpdateFallbackRef(state);
 }
 
@@ -95,12 +99,22 @@ void ChildWatch::Start(AddonState *state, pid_t pid, int pidfd, Napi::Function o
   pid_ = pid;
   pidfd_ = pidfd;
   startMicros_ = startMicros;
-  onExit_ = Napi::Persistent(onExit);
-  asyncContext_ = new Napi::AsyncContext(Env(), "PROCGUARD_CHILD");
-  // Alive while the child is: the exit callback must run even if JS drops the object.
-  Napi::ObjectWrap<ChildWatch>::Ref();
+  // The child exists: nothing below may stop it from being watched. In an environment that can
+  // no longer run JS these may fail; there will be no exit to deliver there anyway.
+  boundary::Contain([&] {
+    onExit_ = Napi::Persistent(onExit);
+    asyncContext_ = new Napi::AsyncContext(Env(), "PROCGUARD_CHILD");
+    // Alive while the child is: the exit callback must run even if JS drops the object.
+    Napi::ObjectWrap<ChildWatch>::Ref();
+    keptAlive_ = true;
+  });
   state_->liveChildren.push_back(this);
 
+  if (state_->exitThread) {
+    exitThreadId_ = state_->exitThread->Watch(this, pid_, pidfd_);
+    state_->exitThread->Ref();
+    return;
+  }
   if (pidfd_ >= 0) {
     poll_ = NewHandle<uv_poll_t>();
     uv_poll_init(state_->loop, poll_, pidfd_);
@@ -120,7 +134,7 @@ void ChildWatch::Start(AddonState *state, pid_t pid, int pidfd, Napi::Function o
     uv_timer_init(state_->loop, state_->reapSoon);
     state_->reapSoon->data = state_;
   }
-  uv_timer_start(state_->reapSoon, [](uv_timer_t *t) { OnSigchld(state_of(t), SIGCHLD); }, 0, 0);
+  uv_timer_start(state_->reapSoon, [](uv_timer_t *t) { boundary::Contain([&] { OnSigchld(state_of(t), SIGCHLD); }); }, 0, 0);
 }
 
 void ChildWatch::OnPidfdReadable(uv_poll_t *handle, int, int) {
@@ -130,7 +144,7 @@ void ChildWatch::OnPidfdReadable(uv_poll_t *handle, int, int) {
   // A pidfd is readable once its process has exited; WNOHANG guards against a spurious wakeup.
   int r = WaitidWithUsage(PG_P_PIDFD, self->pidfd_, &info, WEXITED | WNOHANG, &usage);
   if (r == -EINVAL) r = WaitidWithUsage(P_PID, self->pid_, &info, WEXITED | WNOHANG, &usage);  // before 5.4
-  if (r == 0 && info.si_pid != 0) self->Exited(info, usage);
+  if (r == 0 && info.si_pid != 0) boundary::Contain([&] { self->Exited(info, usage); });
 }
 
 bool ChildWatch::TryReap() {
@@ -143,10 +157,19 @@ bool ChildWatch::TryReap() {
   return true;
 }
 
+void ChildWatch::ExitNoticed() {
+  if (!TryReap()) state_->exitThread->Rearm(exitThreadId_, pid_, pidfd_);
+}
+
 void ChildWatch::StopWatching() {
   if (state_ && !reapedOrDetached_) {
     reapedOrDetached_ = true;
     state_->liveChildren.remove(this);
+  }
+  if (exitThreadId_) {
+    state_->exitThread->Forget(exitThreadId_, pidfd_);
+    if (refed_) state_->exitThread->Unref();
+    exitThreadId_ = 0;
   }
   if (poll_) {
     uv_poll_stop(poll_);
@@ -175,7 +198,13 @@ void ChildWatch::Exited(const siginfo_t &info, const struct rusage &usage) {
   wallMicros_ = MonotonicMicros() - startMicros_;
   exitInfo_ = info;
   exitUsage_ = usage;
+  bool byThread = exitThreadId_ != 0;
   StopWatching();
+  // Without libuv there is no loop turn to wait for: the runtime's streams order their own I/O.
+  if (byThread) {
+    Deliver();
+    return;
+  }
   // Not now: the same turn of the loop may still hold the child's last output.
   state_->pendingExits.push_back(this);
   if (!state_->exitDelivery) {
@@ -191,20 +220,27 @@ void ChildWatch::DeliverPendingExits(uv_check_t *check) {
   uv_check_stop(check);
   std::list<ChildWatch *> pending;
   pending.swap(state->pendingExits);
-  for (ChildWatch *watch : pending) watch->Deliver();
+  for (ChildWatch *watch : pending) boundary::Contain([&] { watch->Deliver(); });
 }
 
 void ChildWatch::ForgetExit() {
   onExit_.Reset();
-  Napi::ObjectWrap<ChildWatch>::Unref();
+  Release();
+}
+
+// Lets JS collect the object once it lets go of it: a reaped child needs no keeping alive.
+void ChildWatch::Release() {
+  if (!keptAlive_) return;
+  keptAlive_ = false;
+  boundary::Contain([&] { Napi::ObjectWrap<ChildWatch>::Unref(); });
 }
 
 void ChildWatch::Deliver() {
   napi_env env = Env();
   Napi::FunctionReference onExit = std::move(onExit_);
   napi_handle_scope scope;
-  if (onExit.IsEmpty() || napi_open_handle_scope(env, &scope) != napi_ok) {
-    Napi::ObjectWrap<ChildWatch>::Unref();
+  if (onExit.IsEmpty() || !asyncContext_ || napi_open_handle_scope(env, &scope) != napi_ok) {
+    Release();
     return;
   }
   napi_value exit, result;
@@ -219,14 +255,14 @@ void ChildWatch::Deliver() {
     }
   }
   napi_close_handle_scope(env, scope);
-  // Let JS collect the object once it lets go of it; a reaped child needs no keeping alive.
-  Napi::ObjectWrap<ChildWatch>::Unref();
+  Release();
 }
 
 Napi::Value ChildWatch::Kill(const Napi::CallbackInfo &info) {
-  int sig = info[0].As<Napi::Number>().Int32Value();
-  if (reaped_) return Napi::Number::New(Env(), -ESRCH);
-  return Napi::Number::New(Env(), SignalChild(pidfd_, pid_, sig));
+  return Napi::Value(info.Env(), boundary::Guard(info.Env(), [&]() -> napi_value {
+    int sig = info[0].As<Napi::Number>().Int32Value();
+    return Napi::Number::New(Env(), reaped_ ? -ESRCH : SignalChild(pidfd_, pid_, sig));
+  }));
 }
 
 int SignalChild(int pidfd, pid_t pid, int sig) {
@@ -236,26 +272,28 @@ int SignalChild(int pidfd, pid_t pid, int sig) {
   return r == 0 ? 0 : -errno;
 }
 
-Napi::Value ChildWatch::Ref(const Napi::CallbackInfo &) {
+Napi::Value ChildWatch::Ref(const Napi::CallbackInfo &info) {
   if (!refed_ && !reaped_) {
     refed_ = true;
     if (poll_) uv_ref(reinterpret_cast<uv_handle_t *>(poll_));
+    if (exitThreadId_) state_->exitThread->Ref();
     if (inFallbackList_) {
       state_->fallbackRefs++;
       UpdateFallbackRef(state_);
     }
   }
-  return Env().Undefined();
+  return Napi::Value(info.Env(), nullptr);  // undefined, and nothing that could throw
 }
 
-Napi::Value ChildWatch::Unref(const Napi::CallbackInfo &) {
+Napi::Value ChildWatch::Unref(const Napi::CallbackInfo &info) {
   if (refed_ && !reaped_) {
     refed_ = false;
     if (poll_) uv_unref(reinterpret_cast<uv_handle_t *>(poll_));
+    if (exitThreadId_) state_->exitThread->Unref();
     if (inFallbackList_) {
       state_->fallbackRefs--;
       UpdateFallbackRef(state_);
     }
   }
-  return Env().Undefined();
+  return Napi::Value(info.Env(), nullptr);  // undefined, and nothing that could throw
 }

@@ -38,6 +38,10 @@
  * Node process on such a glibc has libpthread loaded (Node's binaries link it).
  */
 __asm__(".symver pthread_sigmask, pthread_sigmask@" PROCGUARD_GLIBC_BASE);
+/* pthread_create, pthread_join (native/exit_thread.cc): new versions in glibc 2.34's merge; the
+ * base versions are the same functions. */
+__asm__(".symver pthread_create, pthread_create@" PROCGUARD_GLIBC_BASE);
+__asm__(".symver pthread_join, pthread_join@" PROCGUARD_GLIBC_BASE);
 
 #ifndef __cplusplus
 #include <dlfcn.h>
