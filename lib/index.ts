@@ -57,8 +57,10 @@ export type {
   Config,
   EnvironmentStatus,
   GuardOptions,
+  IoPriority,
   Logger,
   PrioritySetting,
   RuntimeStatus,
+  SchedPolicy,
   Status,
 } from './types';

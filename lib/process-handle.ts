@@ -7,12 +7,16 @@
 import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { ownOptions } from './own-options';
+import type { IoPriority, SchedPolicy } from './types';
+import { encodeIoPriority, SCHED_POLICY_NUMBERS } from './scheduling';
 import type { NativeBinding, NativeChild, NativeExit, NativeStdio, NativeSpawnRequest, NativeSpawnResult } from './native';
 
 /** The priority numbers for one child, already decided by the TypeScript side. */
 export interface PriorityPlan {
   oomScoreAdj?: number;
   nice?: number;
+  schedPolicy?: SchedPolicy;
+  ioPriority?: IoPriority;
   strict: boolean;
 }
 
@@ -192,6 +196,8 @@ export function launchRequest(
     gid: options.gid ?? undefined,
     nice: priority.nice,
     oomScoreAdj: priority.oomScoreAdj,
+    schedPolicy: priority.schedPolicy && SCHED_POLICY_NUMBERS[priority.schedPolicy],
+    ioPriority: priority.ioPriority && encodeIoPriority(priority.ioPriority),
     strict: priority.strict,
     cgroupProcs,
   };
