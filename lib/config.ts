@@ -3,6 +3,8 @@ import type { Config, Logger } from './types';
 import { invalidArgType, invalidArgValue } from './errors';
 import { defaultLogger, info, logger, setLogger, warning } from './logger';
 import { loadNative } from './native';
+import { cgroupParentProblem } from './cgroup/delegation';
+import { warnEnvironmentOnce } from './environment';
 
 export const DEFAULT_ENV_PREFIX = 'CODER_PROC_';
 const ENV_PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -34,6 +36,11 @@ export function configure(options: Config): void {
     if (typeof parent !== 'string') throw invalidArgType('options.cgroupParent', 'of type string', parent);
     throw invalidArgValue('options.cgroupParent', parent, 'must be an absolute path (a cgroup v2 directory)');
   }
+  // A parent that cannot hold children's cgroups is an error now, not a silent fallback at spawn.
+  const parentProblem = parent === undefined ? null : cgroupParentProblem(parent);
+  if (parentProblem) {
+    throw invalidArgValue('options.cgroupParent', parent, `must be an existing cgroup v2 directory the agent can write; it ${parentProblem}`);
+  }
   if (nextLogger !== undefined && !isLogger(nextLogger)) {
     throw invalidArgType('options.logger', 'an object with info() and warn() methods', nextLogger);
   }
@@ -54,8 +61,14 @@ export function currentConfig(): { enabled: boolean | undefined; envPrefix: stri
 }
 
 /** The names of the variables read from the agent's environment, for the current prefix. */
-export function variableNames(): { prioMgmt: string; oomScore: string; niceScore: string } {
-  return { prioMgmt: `${envPrefix}PRIO_MGMT`, oomScore: `${envPrefix}OOM_SCORE`, niceScore: `${envPrefix}NICE_SCORE` };
+export function variableNames(): { prioMgmt: string; oomScore: string; niceScore: string; schedPolicy: string; ioPriority: string } {
+  return {
+    prioMgmt: `${envPrefix}PRIO_MGMT`,
+    oomScore: `${envPrefix}OOM_SCORE`,
+    niceScore: `${envPrefix}NICE_SCORE`,
+    schedPolicy: `${envPrefix}SCHED_POLICY`,
+    ioPriority: `${envPrefix}IO_PRIORITY`,
+  };
 }
 
 /** Whether management was asked for (by configure() or the environment), before platform and addon are considered. */
@@ -100,4 +113,5 @@ export function logStartupOnce(): void {
     const code = process.platform !== 'linux' ? 'PROCGUARD_UNSUPPORTED_PLATFORM' : 'PROCGUARD_NATIVE_UNAVAILABLE';
     warning(code, 'process priority management was asked for but is not enabled', { reason });
   }
+  warnEnvironmentOnce();
 }

@@ -55,9 +55,12 @@ export type {
   AppliedPriority,
   ChildDefaults,
   Config,
+  EnvironmentStatus,
   GuardOptions,
+  IoPriority,
   Logger,
   PrioritySetting,
   RuntimeStatus,
+  SchedPolicy,
   Status,
 } from './types';

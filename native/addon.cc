@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <string>
@@ -12,6 +13,7 @@
 #include "child_watch.h"
 #include "exit_thread.h"
 #include "linux_compat.h"
+#include "napi_boundary.h"
 
 
 Napi::Value Spawn(const Napi::CallbackInfo &info);
@@ -52,6 +54,19 @@ static Napi::Value SetOwnOomScoreAdj(const Napi::CallbackInfo &info) {
   }
   if (dumpable != 1) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
   return Napi::Number::New(info.Env(), err);
+}
+
+// One extended attribute of a file: systemd marks the cgroups it delegates with
+// trusted.delegate / user.delegate, which node:fs cannot read. The value, null when the file
+// has no such attribute, or the errno (a number) when it cannot be read.
+static Napi::Value GetXattr(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string file = info[0].As<Napi::String>();
+  std::string name = info[1].As<Napi::String>();
+  char value[256];
+  ssize_t length = getxattr(file.c_str(), name.c_str(), value, sizeof value);
+  if (length < 0) return errno == ENODATA ? env.Null() : Napi::Number::New(env, errno);
+  return Napi::String::New(env, value, size_t(length));
 }
 
 static Napi::Value SetPidfdDisabled(const Napi::CallbackInfo &info) {
@@ -123,22 +138,33 @@ static void CloseEnvironmentWithoutLoop(void *arg) {
   state->devNull = -1;
 }
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  auto *state = new AddonState();
-  napi_get_uv_event_loop(env, &state->loop);
-  state->childWatchConstructor = Napi::Persistent(ChildWatch::Define(env));
-  env.SetInstanceData<AddonState>(state);
-  if (RuntimeHasLibuv(env))
-    napi_add_async_cleanup_hook(env, CloseEnvironment, state, nullptr);
-  else
-    napi_add_env_cleanup_hook(env, CloseEnvironmentWithoutLoop, state);
+// Every function JS calls enters through boundary::Entry: no C++ exception reaches Node.
+static void Export(Napi::Env env, Napi::Object exports, const char *name, napi_callback fn) {
+  napi_value function;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, nullptr, &function));
+  exports.Set(name, Napi::Value(env, function));
+}
 
-  exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
-  exports.Set("spawnSync", Napi::Function::New(env, SpawnSync, "spawnSync"));
-  exports.Set("selfInfo", Napi::Function::New(env, SelfInfo, "selfInfo"));
-  exports.Set("setOwnOomScoreAdj", Napi::Function::New(env, SetOwnOomScoreAdj, "setOwnOomScoreAdj"));
-  exports.Set("setPidfdDisabled", Napi::Function::New(env, SetPidfdDisabled, "setPidfdDisabled"));
-  exports.Set("startExitThread", Napi::Function::New(env, StartExitThread, "startExitThread"));
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  boundary::Guard(env, [&]() -> napi_value {
+    auto *state = new AddonState();
+    napi_get_uv_event_loop(env, &state->loop);
+    state->childWatchConstructor = Napi::Persistent(ChildWatch::Define(env));
+    env.SetInstanceData<AddonState>(state);
+    if (RuntimeHasLibuv(env))
+      napi_add_async_cleanup_hook(env, CloseEnvironment, state, nullptr);
+    else
+      napi_add_env_cleanup_hook(env, CloseEnvironmentWithoutLoop, state);
+
+    Export(env, exports, "spawn", boundary::Entry<Spawn>);
+    Export(env, exports, "spawnSync", boundary::Entry<SpawnSync>);
+    Export(env, exports, "selfInfo", boundary::Entry<SelfInfo>);
+    Export(env, exports, "setOwnOomScoreAdj", boundary::Entry<SetOwnOomScoreAdj>);
+    Export(env, exports, "getXattr", boundary::Entry<GetXattr>);
+    Export(env, exports, "setPidfdDisabled", boundary::Entry<SetPidfdDisabled>);
+    Export(env, exports, "startExitThread", boundary::Entry<StartExitThread>);
+    return exports;
+  });
   return exports;
 }
 

@@ -33,6 +33,8 @@ const char *StepName(int step) {
     case PG_STEP_OOM_SCORE_ADJ: return "oom_score_adj";
     case PG_STEP_CHDIR: return "chdir";
     case PG_STEP_STDIO: return "dup2";
+    case PG_STEP_SCHED_POLICY: return "sched_setscheduler";
+    case PG_STEP_IOPRIO: return "ioprio_set";
     case PG_STEP_SETGROUPS: return "setgroups";
     case PG_STEP_SETGID: return "setgid";
     case PG_STEP_SETUID: return "setuid";
@@ -122,6 +124,12 @@ LaunchRequest::LaunchRequest(Napi::Object req) {
     plan.oom_score_adj_len = int(text.size());
     memcpy(plan.oom_score_adj_text, text.data(), text.size());
   }
+  // Both already checked and encoded by the TypeScript side: a policy number, an ioprio value.
+  Napi::Value policy = req.Get("schedPolicy"), ioprio = req.Get("ioPriority");
+  plan.set_sched_policy = policy.IsNumber();
+  plan.sched_policy = plan.set_sched_policy ? policy.As<Napi::Number>().Int32Value() : 0;
+  plan.set_ioprio = ioprio.IsNumber();
+  plan.ioprio = plan.set_ioprio ? ioprio.As<Napi::Number>().Int32Value() : 0;
   plan.strict = req.Get("strict").ToBoolean();
 
   Napi::Value cgroupProcsValue = req.Get("cgroupProcs");
@@ -146,12 +154,12 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   std::vector<int> stdioSrc(n, -1);
   out.pipes.assign(n, -1);
   std::vector<int> childEnds, cgroupFds;
-  // A failure before the clone: nothing of it may stay open.
+  // A failure before the clone: nothing of it stays open but our pipe ends, which the caller
+  // owns once every pipe exists (libuv too gives Node the streams of a spawn that failed).
   auto failBeforeClone = [&](int err, const char *step) {
     out.err = err;
     out.failedStep = step;
     CloseAll(cgroupFds);
-    CloseAll(out.pipes);
     CloseAll(childEnds);
     return out;
   };
@@ -159,7 +167,12 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
     const std::string &kind = request.stdioKinds[i];
     if (kind == "pipe") {
       int pair[2];
-      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return failBeforeClone(errno, "socketpair");
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        int err = errno;
+        CloseAll(out.pipes);  // not all made (EMFILE, ENFILE): as libuv, none is given
+        out.pipes.assign(n, -1);
+        return failBeforeClone(err, "socketpair");
+      }
       out.pipes[i] = pair[0];
       childEnds.push_back(pair[1]);
       stdioSrc[i] = pair[1];
@@ -264,8 +277,9 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   CloseAll(cgroupFds);
   if (intoCgroup >= 0) close(intoCgroup);
   if (pid < 0) {
+    // EAGAIN (a full pids.max, RLIMIT_NPROC), ENOMEM: our pipe ends stay, the child's are closed,
+    // so the streams of the failed spawn end at once, as libuv's do.
     close(reportPipe[0]);
-    CloseAll(out.pipes);
     out.err = cloneErrno;
     out.failedStep = "clone";
     return out;

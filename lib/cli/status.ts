@@ -1,6 +1,7 @@
 // `procguard status [--json]`: status() as data, or as aligned lines for a person.
 import type { Status } from '../types';
 import { status } from '../status';
+import { formatIoPriority, schedPolicyLabel } from '../scheduling';
 import { UsageError } from './subcommand';
 import type { Subcommand } from './subcommand';
 
@@ -35,6 +36,7 @@ export function formatStatus(s: Status): string {
     ['agent pid', String(s.agent.pid)],
     ['agent oom_score_adj', s.agent.oomScoreAdj === null ? 'unknown' : String(s.agent.oomScoreAdj)],
     ['agent nice', s.agent.nice === null ? 'unknown' : String(s.agent.nice)],
+    ['agent scheduling policy', s.agent.schedPolicy ?? 'unknown'],
     ['agent dumpable', s.agent.dumpable === null ? noAddon : String(s.agent.dumpable)],
     ['CAP_SYS_NICE', yesNo(s.agent.capSysNice)],
     ['CAP_SYS_RESOURCE', yesNo(s.agent.capSysResource)],
@@ -50,9 +52,17 @@ export function formatStatus(s: Status): string {
       ? `from ${oomVariable}` : `computed from the agent's ${s.agent.oomScoreAdj ?? 'unknown'}`}${whenOff})`]);
     rows.push(['child nice', `${defaults.nice} (${defaults.source.nice === 'env'
       ? `from ${niceVariable}` : `computed from the agent's ${s.agent.nice ?? 'unknown'}`}${whenOff})`]);
+    const [schedVariable, ioVariable] = [`${s.envPrefix}SCHED_POLICY`, `${s.envPrefix}IO_PRIORITY`];
+    rows.push(['child scheduling policy', defaults.schedPolicy === null
+      ? `inherited from the agent (${defaults.source.schedPolicy === 'env' ? `${schedVariable}=inherit` : 'the default'})`
+      : `${schedPolicyLabel(defaults.schedPolicy)} (from ${schedVariable}${whenOff})`]);
+    rows.push(['child IO priority', defaults.ioPriority === null
+      ? `inherited from the agent (${defaults.source.ioPriority === 'env' ? `${ioVariable}=inherit` : 'the default'})`
+      : `${formatIoPriority(defaults.ioPriority)} (from ${ioVariable}${whenOff})`]);
   } else {
     rows.push(['child defaults', `none (${s.platform} is not linux)`]);
   }
+  rows.push(...environmentRows(s));
   const { runtime } = s;
   rows.push(['runtime', `${runtime.name} ${runtime.version} (exit watcher: ${runtime.exitWatcher})`]);
   rows.push(['protected', runtime.protectedFunctions.join(', ') || 'none']);
@@ -60,4 +70,39 @@ export function formatStatus(s: Status): string {
   rows.push(['register covers', runtime.register]);
   const width = Math.max(...rows.map(([key]) => key.length)) + 1;
   return rows.map(([key, value]) => `${`${key}:`.padEnd(width)} ${value}\n`).join('');
+}
+
+function size(limit: { bytes: number; cgroup: string } | null): string {
+  return limit ? `${limit.bytes} (${Math.round(limit.bytes / 2 ** 20)}M) at ${limit.cgroup}` : 'none';
+}
+
+/** The environment section: facts, then one row per conclusion with its reason. */
+function environmentRows(s: Status): [string, string][] {
+  const e = s.environment;
+  if (!e) return [['environment', `unknown (${s.environmentError ?? 'not read'})`]];
+  const c = e.cgroup;
+  const rows: [string, string][] = [
+    ['cgroup mode', c.mode === 'v2' ? 'pure cgroup v2' : c.mode],
+    ['cgroup', `${c.path ?? 'unknown'}${c.dir ? ` (${c.dir})` : ''}`],
+    ['cgroup namespace', yesNo(c.namespace)],
+    ['cgroup mount read-only', yesNo(c.readOnly)],
+    ['cgroup writable', yesNo(c.writable)],
+    ['cgroup delegated', yesNo(c.delegated)],
+  ];
+  if (e.limits) {
+    rows.push(['memory.max', size(e.limits.memoryMax)], ['memory.high', size(e.limits.memoryHigh)],
+      ['memory.swap.max', size(e.limits.memorySwapMax)],
+      ['memory.oom.group', `${e.limits.oomGroup === null ? 'unknown' : e.limits.oomGroup ? '1' : '0'}${e.limits.groupKill ? ` (group kill at ${e.limits.groupKill})` : ''}`]);
+  }
+  if (e.systemd) {
+    const d = e.systemd;
+    rows.push(['systemd unit', `${d.unit ?? 'unknown (the cgroup path does not show it)'}${d.invocationId ? ` INVOCATION_ID=${d.invocationId}` : ''}` +
+      `, delegated ${yesNo(d.delegated)}${d.subgroup ? `, agent in subgroup ${d.subgroup}` : ''}`]);
+    rows.push(['MEMORY_PRESSURE_WATCH', d.memoryPressureWatch ?? 'unset']);
+  }
+  if (e.kubernetes) rows.push(['kubernetes', `${e.kubernetes.qosClass} pod (${e.kubernetes.evidence.join('; ')})`]);
+  for (const conclusion of e.conclusions) {
+    rows.push([conclusion.unprotected ? 'warning' : 'conclusion', `${conclusion.conclusion} (${conclusion.reason})`]);
+  }
+  return rows;
 }
