@@ -5,6 +5,7 @@ import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { codedError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { isGuardVariable } from './env';
+import { ownOptions } from './own-options';
 import { loadNative } from './native';
 import type { NativeExit, NativeSpawnResult } from './native';
 import { GuardedProcessHandle } from './process-handle';
@@ -73,6 +74,21 @@ function isInt32(value: unknown): boolean {
   return typeof value === 'number' && value === (value | 0);
 }
 
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+let shellArgsWarned = false;
+
+/** Node 24 deprecates args with a shell (DEP0190), once per process: as the running Node does. */
+function warnShellArgsOnce(): void {
+  if (NODE_MAJOR < 24 || shellArgsWarned) return;
+  shellArgsWarned = true;
+  process.emitWarning(
+    'Passing args to a child process with shell option true can lead to security ' +
+      'vulnerabilities, as the arguments are not escaped, only concatenated.',
+    'DeprecationWarning',
+    'DEP0190',
+  );
+}
+
 /** Node's normalizeSpawnArguments(), with procguard's variables left out of the environment. */
 export function normalizeSpawnArguments(file: unknown, args: unknown, options: unknown): NormalizedSpawn {
   if (typeof file !== 'string') throw invalidArgType('file', 'of type string', file);
@@ -93,7 +109,7 @@ export function normalizeSpawnArguments(file: unknown, args: unknown, options: u
   else if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw invalidArgType('options', 'of type object', options);
   }
-  const opts: Record<string, unknown> = { ...(options as Record<string, unknown>) };
+  const opts = ownOptions(options as Record<string, unknown>);
 
   const cwd = opts.cwd != null ? validatedPath(opts.cwd, 'options.cwd') : undefined;
   if (opts.detached != null && typeof opts.detached !== 'boolean') {
@@ -118,6 +134,7 @@ export function normalizeSpawnArguments(file: unknown, args: unknown, options: u
   let command = file;
   if (opts.shell) {
     checkNoNullBytes(opts.shell, 'options.shell');
+    if (argList.length > 0) warnShellArgsOnce();
     const line = [file, ...argList].join(' ');
     command = typeof opts.shell === 'string' ? opts.shell : '/bin/sh';
     argList = ['-c', line];
@@ -157,7 +174,7 @@ export function toSignalNumber(signal: unknown): number {
 /** Node's sanitizeKillSignal(). */
 export function killSignalOf(killSignal: unknown): number | undefined {
   if (typeof killSignal === 'string' || typeof killSignal === 'number') return toSignalNumber(killSignal);
-  if (killSignal != null) throw invalidArgType('options.killSignal', 'of type string or number', killSignal);
+  if (killSignal != null) throw invalidArgType('options.killSignal', 'one of type string or number', killSignal);
   return undefined;
 }
 
@@ -242,7 +259,9 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   // Read before the spawn: Node drops its _handle when the spawn throws.
   const handle = (child as unknown as { _handle: GuardedProcessHandle | null })._handle;
   try {
+    // Node's ChildProcess#spawn reads stdio, serialization and more: own properties only.
     (child as unknown as { spawn(o: object): number }).spawn({
+      __proto__: null,
       ...normalized.options,
       file: normalized.file,
       args: normalized.args,
