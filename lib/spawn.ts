@@ -7,7 +7,8 @@ import { codedError, invalidArgType, invalidArgValue, outOfRange } from './error
 import { isGuardVariable } from './env';
 import { loadNative } from './native';
 import type { NativeExit, NativeSpawnResult } from './native';
-import { GuardedProcessHandle } from './process-handle';
+import { GuardedProcessHandle, signalName } from './process-handle';
+import { cgroupDirOf, publishExit, publishSpawn } from './diagnostics';
 import type { PriorityPlan } from './process-handle';
 import { reportPriorityFailure, resolveChildPriority } from './priority';
 import { warning } from './logger';
@@ -265,6 +266,18 @@ function finishContained(child: GuardedChildProcess, containment: Containment, e
   const { resourceUsage, oomKill } = containment.finish(child.pid!, exit);
   child.resourceUsage = resourceUsage;
   child.oomKill = oomKill;
+  publishExit(() => ({
+    pid: child.pid!,
+    file: child.spawnfile,
+    spawnargs: child.spawnargs,
+    sync: false,
+    code: exit.signal ? null : exit.exitCode,
+    signal: exit.signal ? (signalName(exit.signal) as NodeJS.Signals) : null,
+    resourceUsage,
+    oomKill,
+    cgroup: cgroupDirOf(containment.cgroup),
+    child,
+  }));
 }
 
 /** After the launch, whatever its outcome: what was applied, strict's reason, no cgroup left for a child that never ran. */
@@ -272,6 +285,15 @@ function settlePriority(child: GuardedChildProcess, plan: PriorityPlan, outcome:
   child.priority = appliedPriority(plan, outcome, command);
   if (plan.strict && (outcome?.failedStep === 'setpriority' || outcome?.failedStep === 'oom_score_adj')) explainStrictFailure(child, outcome);
   if (!outcome || outcome.errno !== 0) containment.abandon();
+  else publishSpawn(() => ({
+    pid: child.pid!,
+    file: child.spawnfile,
+    spawnargs: child.spawnargs,
+    sync: false,
+    priority: child.priority!,
+    cgroup: cgroupDirOf(containment.cgroup),
+    child,
+  }));
 }
 
 /** Node's ChildProcess.prototype.spawn() calls its handle with one options object (Node <= 22) or positionally (Node 24). */
