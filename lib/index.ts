@@ -58,8 +58,10 @@ export type {
   Config,
   EnvironmentStatus,
   GuardOptions,
+  IoPriority,
   Logger,
   PrioritySetting,
   RuntimeStatus,
+  SchedPolicy,
   Status,
 } from './types';
