@@ -31,7 +31,7 @@ const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 3
 /** Bytes from a number or a size string ('512M', '1.5G', '64KiB'); `allowMax` also takes 'max'. */
 export function parseSize(value: unknown, name: string, allowMax = false): number {
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, 'a whole number of bytes >= 0', value);
+    if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, `a whole number of bytes >= 0 and <= ${Number.MAX_SAFE_INTEGER}`, value);
     return value;
   }
   if (typeof value !== 'string') throw invalidArgType(name, 'of type number or string', value);
@@ -40,7 +40,10 @@ export function parseSize(value: unknown, name: string, allowMax = false): numbe
   if (!match) {
     throw invalidArgValue(name, value, `must be a number of bytes or a size like '512M' or '2G'${allowMax ? ", or 'max'" : ''}`);
   }
-  return Math.floor(Number(match[1]) * UNITS[match[2].toUpperCase()]);
+  const bytes = Math.floor(Number(match[1]) * UNITS[match[2].toUpperCase()]);
+  // Beyond 2^53 a number of bytes is no longer exact (and the kernel takes none near it).
+  if (!Number.isSafeInteger(bytes)) throw outOfRange(name, `a size of at most ${Number.MAX_SAFE_INTEGER} bytes (8191T)`, value);
+  return bytes;
 }
 
 function integerIn(value: unknown, name: string, min: number, max: number): number {
