@@ -1,5 +1,6 @@
 // The `cgroup` spawn option: validated, with sizes as bytes ('512M', '2G' accepted).
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
+import { ownOptions } from '../own-options';
 
 export interface CgroupOptions {
   /** Hard memory cap: bytes, or a size like '512M', '2G'. The command is OOM-killed above it. */
@@ -62,7 +63,7 @@ function booleanOr(value: unknown, name: string, fallback: boolean): boolean {
 export function cgroupSpecOf(option: unknown): CgroupSpec | undefined {
   if (option === undefined || option === null || option === false) return undefined;
   if (typeof option !== 'object' || Array.isArray(option)) throw invalidArgType('options.cgroup', 'of type object', option);
-  const o = option as CgroupOptions;
+  const o = ownOptions(option as CgroupOptions);
   const spec: CgroupSpec = {
     memorySwapMax: o.memorySwapMax === undefined ? 0 : parseSize(o.memorySwapMax, 'options.cgroup.memorySwapMax', true),
     oomGroup: booleanOr(o.oomGroup, 'options.cgroup.oomGroup', true),
