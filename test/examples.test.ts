@@ -4,13 +4,41 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'procguard';
 import type { ExitMessage, SpawnMessage } from 'procguard';
-import { BALLOON } from './helpers/cgroup';
+import { BALLOON, cgroupParents } from './helpers/cgroup';
 import { REPO } from './helpers/run-node';
 
 const require = createRequire(import.meta.url);
+
+// This test process makes its children's cgroups in cgroups of its own, so that its sweep of
+// dead agents' leftovers never touches what test/cgroup.test.ts, running beside it, watches.
+const homes: { from: string; to: string }[] = [];
+beforeAll(() => {
+  for (const dir of cgroupParents()) {
+    const to = path.join(dir, `pg-examples-${process.pid}`);
+    fs.mkdirSync(to);
+    homes.push({ from: dir, to });
+    fs.writeFileSync(path.join(to, 'cgroup.procs'), String(process.pid));
+  }
+});
+afterAll(async () => {
+  for (const { from, to } of homes) fs.writeFileSync(path.join(from, 'cgroup.procs'), String(process.pid));
+  // The children's cgroups inside go asynchronously: wait for them, up to 5 s.
+  for (const { to } of homes) {
+    for (let waited = 0; ; waited += 50) {
+      try {
+        fs.rmdirSync(to);
+        break;
+      } catch (err) {
+        if (waited >= 5000) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+});
 
 function exited(child: ReturnType<typeof spawn>): Promise<void> {
   return new Promise((resolve) => child.on('exit', () => resolve()));
