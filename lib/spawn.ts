@@ -16,6 +16,8 @@ import { Containment } from './cgroup/containment';
 import type { ResourceUsage } from './cgroup/containment';
 import type { ChildCgroup } from './cgroup/child-cgroup';
 import type { OomKill } from './cgroup/oom-verdict';
+import { guardPolicyOf, watchChild } from './guard';
+import type { GuardKill } from './guard';
 
 export type GuardedSpawnOptions = SpawnOptions & GuardOptions;
 
@@ -24,8 +26,8 @@ export interface GuardedChildProcess extends ChildProcess {
   priority: AppliedPriority;
   /** Set before 'exit': rusage from waitid, and the kernel's counters of its own cgroup when it had one. */
   resourceUsage?: ResourceUsage;
-  /** Set before 'exit': null, or why the kernel's OOM killer ended it. */
-  oomKill?: OomKill | null;
+  /** Set before 'exit': null, or why the kernel's OOM killer (or procguard's guard) ended it. */
+  oomKill?: OomKill | GuardKill | null;
   /** The child's own cgroup (options.cgroup), or null. */
   cgroup: ChildCgroup | null;
   /** Ends the child and every descendant (cgroup.kill, or freeze/signal/thaw; a /proc walk without a cgroup). */
@@ -207,7 +209,9 @@ export function appliedPriority(plan: PriorityPlan, outcome: Pick<NativeSpawnRes
 export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): GuardedChildProcess {
   const { binding } = loadNative();
   const plan = resolveChildPriority(guard);
+  const guardPolicy = guardPolicyOf(normalized.options.guard);
   const containment = new Containment(normalized.options.cgroup, !!binding);
+  let guardVerdict: () => GuardKill | null = () => null;
   const child = new ChildProcess() as GuardedChildProcess & { _handle: { onexit?: unknown } | null };
   child.cgroup = containment.cgroup;
   child.killTree = (signal) => containment.killTree(child.pid, signal);
@@ -221,7 +225,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     handle.beforeExit = (exit) => {
       const { resourceUsage, oomKill } = containment.finish(handle.pid!, exit);
       child.resourceUsage = resourceUsage;
-      child.oomKill = oomKill;
+      child.oomKill = guardVerdict() ?? oomKill;
     };
     child._handle = handle as unknown as { onexit?: unknown };
   }
@@ -245,6 +249,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
       child.priority = appliedPriority(plan, outcome, command);
       if (strictFailure(outcome)) explainStrictFailure(child, outcome!);
       if (!outcome || outcome.errno !== 0) containment.abandon();
+      else guardVerdict = watchChild(outcome.pid, guardPolicy, containment.cgroup);
     }
   }
   return child;

@@ -4,6 +4,7 @@ import { currentConfig, logStartupOnce, managementState, variableNames } from '.
 import { loadNative } from './native';
 import { childDefaults } from './priority';
 import { readCapabilities, readOwnNice, readOwnOomScoreAdj } from './self';
+import { guardStatus } from './guard/status';
 
 export function status(): Status {
   logStartupOnce();
@@ -47,6 +48,7 @@ export function status(): Status {
     childDefaults: process.platform === 'linux'
       ? childDefaults({ oomScoreAdj: oomScoreAdj ?? 0, nice: nice ?? 0 })
       : null,
+    guard: guardStatus(),
   };
   if (nativeError !== undefined) result.nativeError = nativeError;
   return result;

@@ -10,6 +10,7 @@
 
 #include "addon_state.h"
 #include "child_watch.h"
+#include "guard/guard.h"
 #include "linux_compat.h"
 
 
@@ -120,6 +121,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("selfInfo", Napi::Function::New(env, SelfInfo, "selfInfo"));
   exports.Set("setOwnOomScoreAdj", Napi::Function::New(env, SetOwnOomScoreAdj, "setOwnOomScoreAdj"));
   exports.Set("setPidfdDisabled", Napi::Function::New(env, SetPidfdDisabled, "setPidfdDisabled"));
+  RegisterGuard(env, exports);
   return exports;
 }
 
