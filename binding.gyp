@@ -10,6 +10,7 @@
             "native/spawn.cc",
             "native/spawn_sync.cc",
             "native/child_watch.cc",
+            "native/exit_thread.cc",
             "native/child.c",
             "native/guard/guard_napi.cc",
             "native/guard/guard_loop.cc",
@@ -22,7 +23,8 @@
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden",
-                 "-include", "<(module_root_dir)/native/glibc_compat.h"],
+                 "-include", "<(module_root_dir)/native/glibc_compat.h",
+                 "-include", "<(module_root_dir)/native/uv_optional.h"],
       "cflags_cc": ["-std=c++17", "-fexceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "ldflags": [

@@ -1,8 +1,10 @@
 // Process-wide settings: whether management is on, the variables' prefix, the logger.
 import type { Config, Logger } from './types';
 import { invalidArgType, invalidArgValue } from './errors';
-import { defaultLogger, info, logger, setLogger } from './logger';
+import { defaultLogger, info, logger, setLogger, warning } from './logger';
 import { loadNative } from './native';
+import { cgroupParentProblem } from './cgroup/delegation';
+import { warnEnvironmentOnce } from './environment';
 
 export const DEFAULT_ENV_PREFIX = 'CODER_PROC_';
 const ENV_PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -33,6 +35,11 @@ export function configure(options: Config): void {
   if (parent !== undefined && (typeof parent !== 'string' || !parent.startsWith('/'))) {
     if (typeof parent !== 'string') throw invalidArgType('options.cgroupParent', 'of type string', parent);
     throw invalidArgValue('options.cgroupParent', parent, 'must be an absolute path (a cgroup v2 directory)');
+  }
+  // A parent that cannot hold children's cgroups is an error now, not a silent fallback at spawn.
+  const parentProblem = parent === undefined ? null : cgroupParentProblem(parent);
+  if (parentProblem) {
+    throw invalidArgValue('options.cgroupParent', parent, `must be an existing cgroup v2 directory the agent can write; it ${parentProblem}`);
   }
   if (nextLogger !== undefined && !isLogger(nextLogger)) {
     throw invalidArgType('options.logger', 'an object with info() and warn() methods', nextLogger);
@@ -95,4 +102,10 @@ export function logStartupOnce(): void {
   if (enabled) info('process priority management enabled', fields);
   else if (process.platform !== 'linux') info('process priority management not enabled (linux-only)', fields);
   else info('process priority management not enabled', fields);
+  // Asked for and off: the user must know, their children are not protected.
+  if (!enabled && managementRequested().requested) {
+    const code = process.platform !== 'linux' ? 'PROCGUARD_UNSUPPORTED_PLATFORM' : 'PROCGUARD_NATIVE_UNAVAILABLE';
+    warning(code, 'process priority management was asked for but is not enabled', { reason });
+  }
+  warnEnvironmentOnce();
 }

@@ -25,7 +25,7 @@ export interface IntegerRange {
   max: number;
 }
 
-const INTEGER_PATTERN = /^\s*[+-]?\d+\s*$/;
+const INTEGER_PATTERN = /^[+-]?\d+$/; // as Go's strconv.Atoi in Coder's agent: no spaces
 
 /** The last raw value seen per variable and what it parsed to; spawns re-read the env, not re-parse it. */
 const parsed = new Map<string, { raw: string; value: number | undefined }>();

@@ -6,6 +6,9 @@ import { codedError, invalidArgType, invalidArgValue } from './errors';
 import { checkNoNullBytes, spawn, validatedPath } from './spawn';
 import type { GuardedChildProcess } from './spawn';
 import type { GuardOptions } from './types';
+import { asyncEngine, warnRuntimeFallbackOnce } from './runtime/engine';
+import { ipcUnavailable } from './runtime/child-process';
+import { nodeChildProcess } from './node-child-process';
 
 export type GuardedForkOptions = ForkOptions & GuardOptions;
 
@@ -24,6 +27,13 @@ function stdioWithChannel(stdio: string): unknown[] {
 }
 
 export function fork(modulePath: string | URL, args?: readonly string[] | GuardedForkOptions, options?: GuardedForkOptions): GuardedChildProcess {
+  // Bun, Deno: the IPC channel is the runtime's own, which procguard's engine cannot hand over.
+  const engine = asyncEngine();
+  if (engine.kind === 'thread') throw ipcUnavailable('fork()');
+  if (engine.kind === 'fallback') {
+    warnRuntimeFallbackOnce(engine.reason);
+    return (nodeChildProcess.fork as (...a: unknown[]) => GuardedChildProcess)(modulePath, args, options);
+  }
   const module = validatedPath(modulePath, 'modulePath');
   let argList: string[];
   if (args == null) argList = [];

@@ -67,8 +67,10 @@ export type {
   AppliedPriority,
   ChildDefaults,
   Config,
+  EnvironmentStatus,
   GuardOptions,
   Logger,
   PrioritySetting,
+  RuntimeStatus,
   Status,
 } from './types';

@@ -125,8 +125,16 @@ export interface NativeBinding {
   selfInfo(): NativeSelfInfo;
   /** Writes the agent's own /proc/self/oom_score_adj; returns 0 or a positive errno. */
   setOwnOomScoreAdj(value: number): number;
+  /** An extended attribute's value; null when absent; a positive errno when unreadable. */
+  getXattr(file: string, name: string): string | null | number;
   /** Forces the fallback exit watcher (no pidfd); for tests of old kernels. */
   setPidfdDisabled(disabled: boolean): void;
+  /**
+   * Exits of children started from now on are noticed by one native thread (pidfds in epoll)
+   * and delivered through a thread-safe function, not by libuv: for Bun and Deno, whose libuv is
+   * not real. Returns '' or why the thread could not start.
+   */
+  startExitThread(): string;
 }
 
 let loaded: { binding: NativeBinding | null; error?: string } | undefined;

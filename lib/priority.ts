@@ -141,6 +141,13 @@ function showCommand(command: string): string {
   return JSON.stringify(shown);
 }
 
+/** What was refused and why: `oom score to -1000: EACCES; going below ...`. */
+function refusal(step: 'setpriority' | 'oom_score_adj', errno: number, value: number): { what: string; why: string } {
+  const what = `${step === 'setpriority' ? 'niceness' : 'oom score'} to ${value}`;
+  const hint = failureHint(step, errno);
+  return { what, why: `${errnoName(errno)}${hint ? `; ${hint}` : ''}` };
+}
+
 /**
  * The warning line for a priority step that failed (errno positive, as the addon gives it),
  * e.g. `failed to adjust oom score to -1000 for "sleep 10": EACCES; going below ...`.
@@ -151,19 +158,21 @@ export function describePriorityFailure(
   value: number,
   command: string,
 ): string {
-  const what = step === 'setpriority' ? 'niceness' : 'oom score';
-  const hint = failureHint(step, errno);
-  return `failed to adjust ${what} to ${value} for ${showCommand(command)}: ${errnoName(errno)}${hint ? `; ${hint}` : ''}`;
+  const { what, why } = refusal(step, errno, value);
+  return `failed to adjust ${what} for ${showCommand(command)}: ${why}`;
 }
 
-/** describePriorityFailure(), logged as a warning through the configured logger; returns the line. */
+/**
+ * describePriorityFailure(), returned for the child's `priority.warnings`; warned once per
+ * step, value and errno (not per command: a refused setting is refused for every spawn).
+ */
 export function reportPriorityFailure(
   step: 'setpriority' | 'oom_score_adj',
   errno: number,
   value: number,
   command: string,
 ): string {
-  const line = describePriorityFailure(step, errno, value, command);
-  warning('PROCGUARD_PRIORITY_NOT_APPLIED', line);
-  return line;
+  const { what, why } = refusal(step, errno, value);
+  warning('PROCGUARD_PRIORITY_NOT_APPLIED', `failed to adjust ${what} for children: ${why}`);
+  return describePriorityFailure(step, errno, value, command);
 }

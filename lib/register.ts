@@ -13,7 +13,11 @@ const replacements = { spawn, exec, execFile, fork, spawnSync, execSync, execFil
 type Name = keyof typeof replacements;
 const names = Object.keys(replacements) as Name[];
 
-/** Whether node:child_process currently holds procguard's functions. */
+/**
+ * Whether node:child_process currently holds procguard's functions. Under Bun, named ESM
+ * imports linked before install() ran keep Bun's own (status().runtime.register says what is
+ * covered in each runtime; `bun --preload procguard/register` covers them all).
+ */
 export function isInstalled(): boolean {
   return names.every((name) => (childProcess as Record<Name, unknown>)[name] === replacements[name]);
 }

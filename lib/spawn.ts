@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { codedError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { isGuardVariable } from './env';
 import { loadNative } from './native';
-import type { NativeSpawnResult } from './native';
+import type { NativeExit, NativeSpawnResult } from './native';
 import { GuardedProcessHandle } from './process-handle';
 import type { PriorityPlan } from './process-handle';
 import { reportPriorityFailure, resolveChildPriority } from './priority';
@@ -17,7 +17,10 @@ import type { ResourceUsage } from './cgroup/containment';
 import type { ChildCgroup } from './cgroup/child-cgroup';
 import type { OomKill } from './cgroup/oom-verdict';
 import { guardPolicyOf, watchChild } from './guard';
-import type { GuardKill } from './guard';
+import type { GuardKill, GuardPolicy } from './guard';
+import { asyncEngine, warnRuntimeFallbackOnce } from './runtime/engine';
+import { RuntimeChildProcess } from './runtime/child-process';
+import { nodeChildProcess } from './node-child-process';
 
 export type GuardedSpawnOptions = SpawnOptions & GuardOptions;
 
@@ -211,28 +214,35 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   const plan = resolveChildPriority(guard);
   const guardPolicy = guardPolicyOf(normalized.options.guard);
   const containment = new Containment(normalized.options.cgroup, !!binding);
-  let guardVerdict: () => GuardKill | null = () => null;
-  const child = new ChildProcess() as GuardedChildProcess & { _handle: { onexit?: unknown } | null };
-  child.cgroup = containment.cgroup;
-  child.killTree = (signal) => containment.killTree(child.pid, signal);
+  const command = [normalized.file, ...normalized.args.slice(1)].join(' ');
+  if (binding && asyncEngine().kind === 'thread') {
+    // Bun, Deno: no handle to swap under their ChildProcess; procguard's own, over their streams.
+    const child = new RuntimeChildProcess() as RuntimeChildProcess & GuardedChildProcess;
+    describeContainment(child, containment);
+    child.beforeExit = (exit) => finishContained(child, containment, exit);
+    let outcome: NativeSpawnResult | undefined;
+    try {
+      outcome = child.launch(binding, normalized, plan, containment.procsFiles());
+    } finally {
+      settlePriority(child, plan, outcome, command, containment);
+      watchByGuard(child, outcome, guardPolicy, containment);
+    }
+    return child;
+  }
+  const child = new ChildProcess() as GuardedChildProcess & { _handle: Record<PropertyKey, unknown> | null };
+  describeContainment(child, containment);
   if (!binding) {
     // Not Linux, or no addon: fall back to Node's own handle, priority not applied.
     child.priority = { oomScoreAdj: null, nice: null, warnings: [] };
     warnUnappliedOnce(plan);
   } else {
     const handle = new GuardedProcessHandle(binding, plan, containment.procsFiles());
-    handle.onexit = child._handle!.onexit as GuardedProcessHandle['onexit'];
-    handle.beforeExit = (exit) => {
-      const { resourceUsage, oomKill } = containment.finish(handle.pid!, exit);
-      child.resourceUsage = resourceUsage;
-      child.oomKill = guardVerdict() ?? oomKill;
-    };
-    child._handle = handle as unknown as { onexit?: unknown };
+    const nodeHandle = child._handle!;
+    handle.onexit = nodeHandle.onexit as GuardedProcessHandle['onexit'];
+    releaseNodeHandle(nodeHandle);
+    handle.beforeExit = (exit) => finishContained(child, containment, exit);
+    child._handle = handle as unknown as Record<PropertyKey, unknown>;
   }
-
-  const command = [normalized.file, ...normalized.args.slice(1)].join(' ');
-  const strictFailure = (handleOutcome: NativeSpawnResult | undefined) =>
-    plan.strict && (handleOutcome?.failedStep === 'setpriority' || handleOutcome?.failedStep === 'oom_score_adj');
 
   try {
     (child as unknown as { spawn(o: object): number }).spawn({
@@ -246,13 +256,63 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   } finally {
     if (binding) {
       const outcome = (child._handle as unknown as GuardedProcessHandle | null)?.outcome;
-      child.priority = appliedPriority(plan, outcome, command);
-      if (strictFailure(outcome)) explainStrictFailure(child, outcome!);
-      if (!outcome || outcome.errno !== 0) containment.abandon();
-      else guardVerdict = watchChild(outcome.pid, guardPolicy, containment.cgroup);
+      settlePriority(child, plan, outcome, command, containment);
+      watchByGuard(child, outcome, guardPolicy, containment);
     }
   }
   return child;
+}
+
+function describeContainment(child: GuardedChildProcess, containment: Containment): void {
+  child.cgroup = containment.cgroup;
+  child.killTree = (signal) => containment.killTree(child.pid, signal);
+}
+
+/** Before 'exit': the child's rusage, its cgroup's counters and the OOM verdict. */
+function finishContained(child: GuardedChildProcess, containment: Containment, exit: NativeExit): void {
+  const { resourceUsage, oomKill } = containment.finish(child.pid!, exit);
+  child.resourceUsage = resourceUsage;
+  child.oomKill = guardVerdicts.get(child)?.() ?? oomKill;
+}
+
+/** Per running child: the guard's verdict at its exit (the guard's own registry holds the rest). */
+const guardVerdicts = new WeakMap<GuardedChildProcess, () => GuardKill | null>();
+
+/** A child that runs is the guard's to watch, when the guard runs (lib/guard/). */
+function watchByGuard(child: GuardedChildProcess, outcome: NativeSpawnResult | undefined, policy: GuardPolicy, containment: Containment): void {
+  if (outcome && outcome.errno === 0) guardVerdicts.set(child, watchChild(outcome.pid, policy, containment.cgroup));
+}
+
+/** After the launch, whatever its outcome: what was applied, strict's reason, no cgroup left for a child that never ran. */
+function settlePriority(child: GuardedChildProcess, plan: PriorityPlan, outcome: NativeSpawnResult | undefined, command: string, containment: Containment): void {
+  child.priority = appliedPriority(plan, outcome, command);
+  if (plan.strict && (outcome?.failedStep === 'setpriority' || outcome?.failedStep === 'oom_score_adj')) explainStrictFailure(child, outcome);
+  if (!outcome || outcome.errno !== 0) containment.abandon();
+}
+
+/** Node's ChildProcess.prototype.spawn() calls its handle with one options object (Node <= 22) or positionally (Node 24). */
+const handleTakesOptionsObject = /_handle\.spawn\(options\)/.test(String((ChildProcess.prototype as unknown as { spawn: unknown }).spawn));
+
+/**
+ * `new ChildProcess()` makes Node's own process handle, which procguard never spawns. Node keeps
+ * that handle alive from its handle list until it is closed, and it points back at the child
+ * (owner_symbol, the onexit closure): never closed, it would keep every child, its sockets and
+ * listeners forever. A handle closes only once it was initialized by a spawn, so it is given one
+ * that libuv refuses before it forks (an fd of -1: EINVAL), then closed; Node frees it at the
+ * close callback.
+ */
+function releaseNodeHandle(handle: Record<PropertyKey, unknown>): void {
+  handle.onexit = null;
+  for (const symbol of Object.getOwnPropertySymbols(handle)) delete handle[symbol];
+  const spawnable = handle as unknown as { spawn(...args: unknown[]): number; close(): void };
+  const stdio = [{ type: 'fd', fd: -1 }];
+  try {
+    if (handleTakesOptionsObject) spawnable.spawn({ file: '/', args: [], envPairs: [], stdio });
+    else spawnable.spawn('/', [], undefined, [], stdio, 0, -1, -1);
+    spawnable.close();
+  } catch {
+    // The permission model refuses child processes: then nothing can spawn, and nothing is held but the handle.
+  }
 }
 
 let unappliedWarned = false;
@@ -321,6 +381,8 @@ export function attachTimeoutAndAbort(child: ChildProcess, timeout: number | und
 
 /** spawn(command, args?, options?) as in node:child_process, with procguard's options. */
 export function spawn(command: string, args?: readonly string[] | GuardedSpawnOptions, options?: GuardedSpawnOptions): GuardedChildProcess {
+  const engine = asyncEngine();
+  if (engine.kind === 'fallback') return runtimeFallbackSpawn(engine.reason, command, args, options);
   const normalized = normalizeSpawnArguments(command, args, options);
   const opts = normalized.options;
   validateTimeout(opts.timeout);
@@ -328,5 +390,17 @@ export function spawn(command: string, args?: readonly string[] | GuardedSpawnOp
   const killSignal = killSignalOf(opts.killSignal);
   const child = spawnGuarded(normalized, opts as GuardOptions);
   attachTimeoutAndAbort(child, opts.timeout as number | undefined, opts.signal as AbortSignal | undefined, killSignal);
+  return child;
+}
+
+/** Bun or Deno where procguard's engine cannot run: the runtime's own spawn, said once. */
+function runtimeFallbackSpawn(reason: string, command: string, args?: readonly string[] | GuardedSpawnOptions, options?: GuardedSpawnOptions): GuardedChildProcess {
+  warnRuntimeFallbackOnce(reason);
+  const child = (nodeChildProcess.spawn as (...a: unknown[]) => GuardedChildProcess)(command, args, options);
+  child.priority = { oomScoreAdj: null, nice: null, warnings: [] };
+  child.cgroup = null;
+  child.killTree = (signal) => {
+    child.kill(signal);
+  };
   return child;
 }

@@ -3,6 +3,9 @@ import type { Status } from './types';
 import { currentConfig, logStartupOnce, managementState, variableNames } from './config';
 import { loadNative } from './native';
 import { childDefaults } from './priority';
+import { readEnvironment } from './environment';
+import type { EnvironmentStatus } from './types';
+import { runtimeStatus } from './runtime/status';
 import { readCapabilities, readOwnNice, readOwnOomScoreAdj } from './self';
 import { guardStatus } from './guard/status';
 
@@ -49,7 +52,21 @@ export function status(): Status {
       ? childDefaults({ oomScoreAdj: oomScoreAdj ?? 0, nice: nice ?? 0 })
       : null,
     guard: guardStatus(),
+    environment: null,
+    runtime: runtimeStatus(),
   };
   if (nativeError !== undefined) result.nativeError = nativeError;
+  const environment = environmentOrError();
+  result.environment = environment.value;
+  if (environment.error !== undefined) result.environmentError = environment.error;
   return result;
+}
+
+function environmentOrError(): { value: EnvironmentStatus | null; error?: string } {
+  if (process.platform !== 'linux') return { value: null, error: `linux-only (platform is ${process.platform})` };
+  try {
+    return { value: readEnvironment() };
+  } catch (err) {
+    return { value: null, error: (err as Error).message };
+  }
 }

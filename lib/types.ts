@@ -1,8 +1,9 @@
 // Public types of procguard beyond those of node:child_process.
 import type { CgroupOptions } from './cgroup/spec';
+import type { EnvironmentStatus } from './environment';
 import type { GuardStatus } from './guard/status';
 
-export type { CgroupOptions, GuardStatus };
+export type { CgroupOptions, EnvironmentStatus, GuardStatus };
 
 /** A per-spawn priority setting: a number, or 'inherit' to leave the child as the agent is. */
 export type PrioritySetting = number | 'inherit';
@@ -41,7 +42,8 @@ export interface ChildDefaults {
 
 export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
+  /** `code`: the stable PROCGUARD_* code of the cause, as given to process.emitWarning. */
+  warn(message: string, fields?: Record<string, unknown>, code?: string): void;
 }
 
 export interface Config {
@@ -49,7 +51,10 @@ export interface Config {
   enabled?: boolean;
   /** Prefix of the variables read from the agent's environment and stripped from every child's. Default 'CODER_PROC_'. */
   envPrefix?: string;
-  /** Where procguard's own lines go. Default: the agent's stderr. */
+  /**
+   * Also receives procguard's messages. Default: none (information goes to
+   * util.debuglog('procguard'), warnings to process.emitWarning, whatever the logger).
+   */
   logger?: Logger;
   /** The cgroup v2 directory children's own cgroups are made in. Default: the agent's own cgroup. */
   cgroupParent?: string;
@@ -78,4 +83,27 @@ export interface Status {
   childDefaults: ChildDefaults | null;
   /** The guard (guard(), CODER_PROC_GUARD): what it watches here and why, and its last actions. */
   guard: GuardStatus;
+  /** Where the agent runs (cgroups, limits above it, systemd, Kubernetes) and what follows; null off Linux or without /proc. */
+  environment: EnvironmentStatus | null;
+  /** Why `environment` is null, when it is. */
+  environmentError?: string;
+  /** The JavaScript runtime (Node, Bun, Deno) and what procguard does in it. */
+  runtime: RuntimeStatus;
+}
+
+export interface RuntimeStatus {
+  name: 'node' | 'bun' | 'deno';
+  version: string;
+  /**
+   * How async children's exits are seen: 'libuv' (a pidfd on Node's loop), 'thread' (one native
+   * thread waiting on pidfds, for runtimes whose libuv is not real), 'none' (the runtime's own
+   * child_process runs them: see `unprotected`).
+   */
+  exitWatcher: 'libuv' | 'thread' | 'none';
+  /** The functions whose children get procguard's priorities, cgroups, usage and verdicts here. */
+  protectedFunctions: string[];
+  /** The others, each with what happens instead. */
+  unprotected: Record<string, string>;
+  /** What install() and procguard/register reach in this runtime. */
+  register: string;
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <string>
@@ -11,6 +12,7 @@
 #include "addon_state.h"
 #include "child_watch.h"
 #include "guard/guard.h"
+#include "exit_thread.h"
 #include "linux_compat.h"
 
 
@@ -54,6 +56,19 @@ static Napi::Value SetOwnOomScoreAdj(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), err);
 }
 
+// One extended attribute of a file: systemd marks the cgroups it delegates with
+// trusted.delegate / user.delegate, which node:fs cannot read. The value, null when the file
+// has no such attribute, or the errno (a number) when it cannot be read.
+static Napi::Value GetXattr(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string file = info[0].As<Napi::String>();
+  std::string name = info[1].As<Napi::String>();
+  char value[256];
+  ssize_t length = getxattr(file.c_str(), name.c_str(), value, sizeof value);
+  if (length < 0) return errno == ENODATA ? env.Null() : Napi::Number::New(env, errno);
+  return Napi::String::New(env, value, size_t(length));
+}
+
 static Napi::Value SetPidfdDisabled(const Napi::CallbackInfo &info) {
   GetState(info.Env())->pidfdDisabled = info[0].ToBoolean();
   return info.Env().Undefined();
@@ -94,6 +109,8 @@ static void CloseEnvironment(napi_async_cleanup_hook_handle hook, void *arg) {
   TeardownTracker *tracker = state->teardown;
   tracker->pendingCloses++;  // held until everything below has been asked to close
   while (!state->liveChildren.empty()) state->liveChildren.front()->Detach();
+  if (state->exitThread) state->exitThread->Stop();
+  state->exitThread = nullptr;
   if (state->sigchld) CloseHandle(state, reinterpret_cast<uv_handle_t *>(state->sigchld));
   state->sigchld = nullptr;
   if (state->reapSoon) CloseHandle(state, reinterpret_cast<uv_handle_t *>(state->reapSoon));
@@ -109,19 +126,36 @@ static void CloseEnvironment(napi_async_cleanup_hook_handle hook, void *arg) {
   FinishTeardownIfDone(tracker);
 }
 
+// The same, where the runtime's libuv is not real (Bun, Deno): no handle was ever made, so
+// nothing is waited for. A synchronous hook: Deno frees an async cleanup hook's handle itself
+// after napi_remove_async_cleanup_hook already did (a double free at every exit).
+static void CloseEnvironmentWithoutLoop(void *arg) {
+  auto *state = static_cast<AddonState *>(arg);
+  while (!state->liveChildren.empty()) state->liveChildren.front()->Detach();
+  if (state->exitThread) state->exitThread->Stop();
+  state->exitThread = nullptr;
+  if (state->devNull >= 0) close(state->devNull);
+  state->devNull = -1;
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto *state = new AddonState();
   napi_get_uv_event_loop(env, &state->loop);
   state->childWatchConstructor = Napi::Persistent(ChildWatch::Define(env));
   env.SetInstanceData<AddonState>(state);
-  napi_add_async_cleanup_hook(env, CloseEnvironment, state, nullptr);
+  if (RuntimeHasLibuv(env))
+    napi_add_async_cleanup_hook(env, CloseEnvironment, state, nullptr);
+  else
+    napi_add_env_cleanup_hook(env, CloseEnvironmentWithoutLoop, state);
 
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
   exports.Set("spawnSync", Napi::Function::New(env, SpawnSync, "spawnSync"));
   exports.Set("selfInfo", Napi::Function::New(env, SelfInfo, "selfInfo"));
   exports.Set("setOwnOomScoreAdj", Napi::Function::New(env, SetOwnOomScoreAdj, "setOwnOomScoreAdj"));
+  exports.Set("getXattr", Napi::Function::New(env, GetXattr, "getXattr"));
   exports.Set("setPidfdDisabled", Napi::Function::New(env, SetPidfdDisabled, "setPidfdDisabled"));
   RegisterGuard(env, exports);
+  exports.Set("startExitThread", Napi::Function::New(env, StartExitThread, "startExitThread"));
   return exports;
 }
 

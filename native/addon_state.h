@@ -10,6 +10,7 @@
 #include <list>
 
 class ChildWatch;
+class ExitThread;
 struct TeardownTracker;
 
 struct AddonState {
@@ -32,6 +33,8 @@ struct AddonState {
   // as libuv handles SIGCHLD last: output a child wrote before exiting comes first.
   uv_check_t *exitDelivery = nullptr;
   std::list<ChildWatch *> pendingExits;
+  // Set where libuv is not real (Bun, Deno): exits come through this thread instead of the loop.
+  ExitThread *exitThread = nullptr;
   // Set while the environment is being torn down: closes are counted so that it waits for them.
   TeardownTracker *teardown = nullptr;
 };

@@ -1,5 +1,6 @@
 #include "child_watch.h"
 
+#include "exit_thread.h"
 #include "linux_compat.h"
 
 #include <errno.h>
@@ -101,6 +102,11 @@ void ChildWatch::Start(AddonState *state, pid_t pid, int pidfd, Napi::Function o
   Napi::ObjectWrap<ChildWatch>::Ref();
   state_->liveChildren.push_back(this);
 
+  if (state_->exitThread) {
+    exitThreadId_ = state_->exitThread->Watch(this, pid_, pidfd_);
+    state_->exitThread->Ref();
+    return;
+  }
   if (pidfd_ >= 0) {
     poll_ = NewHandle<uv_poll_t>();
     uv_poll_init(state_->loop, poll_, pidfd_);
@@ -143,10 +149,19 @@ bool ChildWatch::TryReap() {
   return true;
 }
 
+void ChildWatch::ExitNoticed() {
+  if (!TryReap()) state_->exitThread->Rearm(exitThreadId_, pid_, pidfd_);
+}
+
 void ChildWatch::StopWatching() {
   if (state_ && !reapedOrDetached_) {
     reapedOrDetached_ = true;
     state_->liveChildren.remove(this);
+  }
+  if (exitThreadId_) {
+    state_->exitThread->Forget(exitThreadId_, pidfd_);
+    if (refed_) state_->exitThread->Unref();
+    exitThreadId_ = 0;
   }
   if (poll_) {
     uv_poll_stop(poll_);
@@ -175,7 +190,13 @@ void ChildWatch::Exited(const siginfo_t &info, const struct rusage &usage) {
   wallMicros_ = MonotonicMicros() - startMicros_;
   exitInfo_ = info;
   exitUsage_ = usage;
+  bool byThread = exitThreadId_ != 0;
   StopWatching();
+  // Without libuv there is no loop turn to wait for: the runtime's streams order their own I/O.
+  if (byThread) {
+    Deliver();
+    return;
+  }
   // Not now: the same turn of the loop may still hold the child's last output.
   state_->pendingExits.push_back(this);
   if (!state_->exitDelivery) {
@@ -240,6 +261,7 @@ Napi::Value ChildWatch::Ref(const Napi::CallbackInfo &) {
   if (!refed_ && !reaped_) {
     refed_ = true;
     if (poll_) uv_ref(reinterpret_cast<uv_handle_t *>(poll_));
+    if (exitThreadId_) state_->exitThread->Ref();
     if (inFallbackList_) {
       state_->fallbackRefs++;
       UpdateFallbackRef(state_);
@@ -252,6 +274,7 @@ Napi::Value ChildWatch::Unref(const Napi::CallbackInfo &) {
   if (refed_ && !reaped_) {
     refed_ = false;
     if (poll_) uv_unref(reinterpret_cast<uv_handle_t *>(poll_));
+    if (exitThreadId_) state_->exitThread->Unref();
     if (inFallbackList_) {
       state_->fallbackRefs--;
       UpdateFallbackRef(state_);

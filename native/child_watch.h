@@ -23,6 +23,8 @@ class ChildWatch : public Napi::ObjectWrap<ChildWatch> {
   void Start(AddonState *state, pid_t pid, int pidfd, Napi::Function onExit, int64_t startMicros);
   // Fallback watcher: tries to reap without blocking; true when the child was reaped.
   bool TryReap();
+  // The exit thread saw this child exit (exit_thread.h): reap it, on the JS thread.
+  void ExitNoticed();
   // The environment is going away: stop watching without calling back.
   void Detach();
   // Drops an exit not yet delivered (environment teardown).
@@ -43,6 +45,7 @@ class ChildWatch : public Napi::ObjectWrap<ChildWatch> {
   pid_t pid_ = 0;
   int pidfd_ = -1;
   uv_poll_t *poll_ = nullptr;
+  uint64_t exitThreadId_ = 0;  // watched by the exit thread instead of the loop
   bool reaped_ = false;
   bool refed_ = true;
   bool inFallbackList_ = false;

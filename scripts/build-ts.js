@@ -12,6 +12,10 @@ const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
 fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
 
+// dist/cjs is CommonJS whatever the nearest package.json says: Deno (installed from a local
+// path) reads the .js files by it, and the ESM entry's default import needs a CommonJS module.
+fs.writeFileSync(path.join(root, 'dist', 'cjs', 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
+
 // The named exports, read from the compiled module's own export list (no addon is loaded).
 const cjsIndex = path.join(root, 'dist', 'cjs', 'index.js');
 const source = fs.readFileSync(cjsIndex, 'utf8');

@@ -6,7 +6,9 @@
 //   - needs any GLIBCXX_/CXXABI_/GCC_ version or links libstdc++.so / libgcc_s.so
 //     (the prebuilds link them statically),
 //   - references a glibc wrapper of a kernel feature newer than the oldest supported kernel
-//     (procguard calls those through syscall()).
+//     (procguard calls those through syscall()),
+//   - references a libuv function strongly: Deno lacks uv_signal_*, and with `-z now` one strong
+//     reference to a missing function fails the load (native/uv_optional.h makes them weak).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -70,7 +72,8 @@ function parseElf(file) {
       const name = str(strs, b.readUInt32LE(o));
       const idx = versym ? b.readUInt16LE(versym.offset + i * 2) & 0x7fff : 0;
       const v = versions.get(idx);
-      imports.push({ name, version: v ? v.name : null, from: v ? v.file : null });
+      const weak = b[o + 4] >> 4 === 2; // STB_WEAK
+      imports.push({ name, version: v ? v.name : null, from: v ? v.file : null, weak });
     }
   }
   const needed = [];
@@ -128,15 +131,20 @@ function checkFile(file) {
   const wrappers = imports.filter((s) => FORBIDDEN_WRAPPERS.includes(s.name));
   if (wrappers.length) problems.push(`glibc wrappers of new kernel features: ${wrappers.map((s) => s.name).join(', ')} (use syscall())`);
 
+  const strongUv = imports.filter((s) => s.name.startsWith('uv_') && !s.weak);
+  if (strongUv.length) problems.push(`strong libuv references (a runtime without them cannot load the addon): ${strongUv.map((s) => s.name).join(', ')} (see native/uv_optional.h)`);
+  const uv = imports.filter((s) => s.name.startsWith('uv_'));
+
   const lines = [
     `${file}`,
     `  arch ${machine}; needs ${needed.join(', ') || '(nothing)'}`,
     `  newest GLIBC_: ${glibc ? `GLIBC_${glibc.v} (${glibc.syms.join(', ')})` : 'none'}`,
     `  newest GLIBCXX_: ${(newest(imports, 'GLIBCXX_') || { v: 'none' }).v}; CXXABI_: ${(newest(imports, 'CXXABI_') || { v: 'none' }).v}; GCC_: ${(newest(imports, 'GCC_') || { v: 'none' }).v}`,
     `  kernel-feature wrappers (${FORBIDDEN_WRAPPERS.join(', ')}): ${wrappers.length ? 'REFERENCED' : 'none'}`,
+    `  libuv: ${uv.length} functions, ${strongUv.length ? `${strongUv.length} STRONG` : 'all weak'}`,
   ];
   for (const p of problems) lines.push(`  FAIL: ${p}`);
-  lines.push(`  ${problems.length ? 'FAIL' : 'ok'} (limit GLIBC_${GLIBC_LIMIT}, no C++ runtime symbols)`);
+  lines.push(`  ${problems.length ? 'FAIL' : 'ok'} (limit GLIBC_${GLIBC_LIMIT}, no C++ runtime symbols, libuv weak)`);
   return { ok: problems.length === 0, lines };
 }
 

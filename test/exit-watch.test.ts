@@ -9,10 +9,11 @@ function runAgent(code: string): { status: number | null; stdout: string; stderr
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const scenario = (disablePidfd: boolean) => `
+const scenario = (disablePidfd: boolean, exitThread = false) => `
   const pg = require('procguard');
   const { loadNative } = require(require('path').join(process.cwd(), 'dist/cjs/native.js'));
   loadNative().binding.setPidfdDisabled(${disablePidfd});
+  if (${exitThread}) { const failure = loadNative().binding.startExitThread(); if (failure) throw new Error(failure); }
   const nodeChild = require('child_process').spawn('sleep', ['0.2']); // node's own child: must stay node's to reap
   let nodeExit = null; nodeChild.on('exit', (code) => { nodeExit = code; });
   const results = { exits: 0, codes: new Set(), killed: null, status: pg.status().pidfd };
@@ -38,5 +39,32 @@ describe('exit watching', () => {
     const r = runAgent(scenario(true));
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ exits: 100, codes: [0, 1, 2, 3, 4, 5, 6], killed: 'SIGTERM', nodeExit: 0, zombies: 0, pidfd: false });
+  });
+
+  // The watcher of Bun and Deno (native/exit_thread.cc), run here under Node's own ChildProcess.
+  it('through the exit thread (pidfds in epoll, no libuv), sees every exit and reaps exactly its own children', () => {
+    const r = runAgent(scenario(false, true));
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ exits: 100, codes: [0, 1, 2, 3, 4, 5, 6], killed: 'SIGTERM', nodeExit: 0, zombies: 0, pidfd: true });
+  });
+
+  it('through the exit thread without pidfds (waitid WNOWAIT every 50 ms), sees every exit and reaps exactly its own children', () => {
+    const r = runAgent(scenario(true, true));
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ exits: 100, codes: [0, 1, 2, 3, 4, 5, 6], killed: 'SIGTERM', nodeExit: 0, zombies: 0, pidfd: false });
+  });
+
+  it('through the exit thread, an unref()ed child does not keep the agent alive and a refed one does', () => {
+    const agent = (unref: boolean) => runAgent(`
+      const { loadNative } = require(require('path').join(process.cwd(), 'dist/cjs/native.js'));
+      loadNative().binding.startExitThread();
+      const child = require('procguard').spawn('sleep', ['0.5'], { stdio: 'ignore' });
+      ${unref ? 'child.unref();' : ''}
+      const started = Date.now();
+      child.on('exit', () => console.log('exit'));
+      process.on('exit', () => console.log(Date.now() - started >= 400 ? 'waited' : 'did not wait'));
+    `);
+    expect(agent(true).stdout).toBe('did not wait\n');
+    expect(agent(false).stdout).toBe('exit\nwaited\n');
   });
 });

@@ -156,10 +156,15 @@ describe('environment overrides', () => {
       expect(s.started).toBe('spawn');
       expect(s.proc).toMatchObject(expected);
     }
-    // the one line that names the variable and its range (an info line may name the variable too)
-    const about = warnings(run).filter((line) => line.includes(name) && range.every((bound) => line.includes(bound)));
-    expect(about, `warnings: ${JSON.stringify(warnings(run))}`).toHaveLength(1);
-    expect(about[0]).toContain(value);
+    // the one line that names the variable and its range (an info line may name the variable too),
+    // once to the logger and once as a process warning with its code
+    const names = (line: string) => line.includes(name) && range.every((bound) => line.includes(bound));
+    const logged = run.result.logs.filter((l) => l.level === 'warn' && names(l.message));
+    expect(logged, `warnings: ${JSON.stringify(warnings(run))}`).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ code: 'PROCGUARD_INVALID_VARIABLE', message: expect.stringContaining(value) });
+    const emitted = run.stderr.split('\n').filter(names);
+    expect(emitted).toHaveLength(1);
+    expect(emitted[0]).toMatch(/^\(node:\d+\) \[PROCGUARD_INVALID_VARIABLE\] Warning: procguard: ignoring /);
   });
 });
 

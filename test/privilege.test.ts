@@ -55,13 +55,18 @@ describe.skipIf(!sys.available)(`an unprivileged agent${reason}`, () => {
     expect(warning).toContain('sleep');
     const logged = run.result.logs.filter((l) => l.level === 'warn' && /failed to adjust niceness/.test(`${l.message} ${JSON.stringify(l.fields)}`));
     expect(logged, JSON.stringify(run.result.logs)).toHaveLength(1);
-    expect(run.stderr).not.toMatch(/failed to adjust niceness/); // the logger took it
+    expect(logged[0].code).toBe('PROCGUARD_PRIORITY_NOT_APPLIED');
+    // And once as a process warning (the logger is in addition to it, not instead).
+    expect(run.stderr.match(/\[PROCGUARD_PRIORITY_NOT_APPLIED\] Warning: procguard: failed to adjust niceness/g)).toHaveLength(1);
   });
 
-  it('warns through the default logger (the agent\'s stderr) when no logger is configured', async () => {
+  it('warns through process.emitWarning, with its code, when no logger is configured; --no-warnings silences it', async () => {
     const run = await runAgent({ ...oneSleeper({ nice: 0 }), captureLogs: false }, { ...user, nice: 5, env: {} });
     expect(onlyChild(run).proc.nice).toBe(5);
-    expect(run.stderr).toMatch(/failed to adjust niceness/);
+    expect(run.stderr).toMatch(/^\(node:\d+\) \[PROCGUARD_PRIORITY_NOT_APPLIED\] Warning: procguard: failed to adjust niceness to 0 for children: (EACCES|EPERM)/m);
+    const quiet = await runAgent({ ...oneSleeper({ nice: 0 }), captureLogs: false }, { ...user, nice: 5, env: { NODE_NO_WARNINGS: '1' } });
+    expect(onlyChild(quiet).priority?.warnings[0]).toMatch(/failed to adjust niceness/);
+    expect(quiet.stderr).toBe('');
   });
 
   it("writes the warning to the agent's stderr, never into the child's output", async () => {

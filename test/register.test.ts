@@ -55,6 +55,41 @@ describe('procguard/register', () => {
   });
 });
 
+describe('silence under register', () => {
+  // A program that spawns with every function, through node:child_process, and writes to
+  // stderr itself; run as it is and under --require procguard/register.
+  const script = `
+    const cp = require('node:child_process');
+    process.stderr.write('own line\\n');
+    cp.spawnSync('true');
+    cp.execSync('true');
+    cp.execFileSync('true');
+    const child = cp.spawn('sh', ['-c', 'echo child-err >&2'], { stdio: 'inherit' });
+    child.on('close', () => cp.exec('true', () => cp.execFile('true', () => {
+      cp.fork(${JSON.stringify(path.join(FIXTURES, 'report-child.cjs'))}).on('exit', () => process.stderr.write('done\\n'));
+    })));
+  `;
+  const inEnv = (env: Record<string, string>) => ({
+    plain: runNode(script, { env }),
+    registered: runNode(script, { env, nodeArgs: ['--require', 'procguard/register'] }),
+  });
+
+  it.each([
+    ['management off', {}],
+    ['management on', AGENT_ENV],
+  ])("leaves a Node program's stderr byte-identical to plain Node's (%s)", (_, env) => {
+    const { plain, registered } = inEnv(env);
+    expect(plain.stderr).toBe('own line\nchild-err\ndone\n');
+    expect(registered.stderr).toBe(plain.stderr);
+    expect(registered.status).toBe(plain.status);
+  });
+
+  it('says what it found with NODE_DEBUG=procguard', () => {
+    const { registered } = inEnv({ ...AGENT_ENV, NODE_DEBUG: 'procguard' });
+    expect(registered.stderr).toMatch(/^PROCGUARD \d+: process priority management enabled CODER_PROC_PRIO_MGMT=1 os=linux/m);
+  });
+});
+
 describe('install() and uninstall()', () => {
   const r = () => lastJson(runNode('', { file: path.join(FIXTURES, 'register-identity.mjs'), env: AGENT_ENV, nice: 0 }));
   const all = (who: string) => Array(7).fill(who);

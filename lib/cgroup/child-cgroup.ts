@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { cgroupLayout, forgetCgroupLayout, readCgroupWords } from './layout';
 import type { CgroupLayout } from './layout';
 import type { CgroupSpec } from './spec';
-import { currentConfig } from '../config';
+import { cgroupDelegation } from './delegation';
 import { info, warning } from '../logger';
 
 export class CgroupUnavailableError extends Error {
@@ -225,11 +225,11 @@ export class ChildCgroup {
 }
 
 /** Set once the agent has moved itself into a leaf: its former cgroup is where children go. */
-let agentLeafParent: string | undefined;
+let leafParent: string | undefined;
 
-/** The v2 directory a child cgroup is made in: configure({ cgroupParent }), else the agent's own. */
-function v2Parent(layout: CgroupLayout): string | null {
-  return currentConfig().cgroupParent ?? agentLeafParent ?? layout.v2?.ownDir ?? null;
+/** The agent's former cgroup once it moved itself into a leaf (children go beside it there). */
+export function agentLeafParent(): string | undefined {
+  return leafParent;
 }
 
 /**
@@ -250,7 +250,7 @@ function enableControllers(parent: string, controllers: Controller[], layout: Cg
   const leaf = path.join(parent, `procguard-agent-${process.pid}`);
   fs.mkdirSync(leaf, { recursive: true });
   write(leaf, 'cgroup.procs', String(process.pid));
-  agentLeafParent = parent;
+  leafParent = parent;
   forgetCgroupLayout();
   info('moved the agent into a leaf cgroup so that its children can have their own', { cgroup: leaf });
   write(parent, 'cgroup.subtree_control', request);
@@ -276,7 +276,10 @@ export function createChildCgroup(spec: CgroupSpec): ChildCgroup {
   const created: string[] = [];
   const undo = () => created.reverse().forEach(tryRmdir);
   try {
-    const parent = v2Parent(layout);
+    // Only where the engine that owns the tree lets the agent build (./delegation.ts).
+    const delegation = cgroupDelegation(layout, leafParent);
+    const parent = delegation.parent;
+    if (!delegation.available && layout.v2) reasons.push(`${delegation.reason}${delegation.fix ? `; fix: ${delegation.fix}` : ''}`);
     if (parent) {
       const offered = readCgroupWords(path.join(parent, 'cgroup.controllers'));
       const onV2 = wanted.filter((c) => offered.includes(c));
@@ -291,7 +294,7 @@ export function createChildCgroup(spec: CgroupSpec): ChildCgroup {
       }
     }
     for (const c of wanted) {
-      if (placements[c]) continue;
+      if (placements[c] || delegation.foreign) continue;
       const hierarchy = layout.v1.get(c);
       if (!hierarchy) continue;
       const existing = Object.values(placements).find((p) => p!.version === 1 && p!.dir.startsWith(`${hierarchy.mountPoint}/`));
@@ -357,7 +360,7 @@ function cleanLeftoversOnce(): void {
   leftoversCleaned = true;
   const layout = cgroupLayout();
   const parents = new Set<string>();
-  const v2 = v2Parent(layout);
+  const v2 = cgroupDelegation(layout, leafParent).parent;
   if (v2) parents.add(v2);
   for (const c of ['memory', 'pids', 'cpu']) {
     const h = layout.v1.get(c);

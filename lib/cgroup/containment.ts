@@ -22,6 +22,8 @@ export interface ResourceUsage extends CgroupUsage {
   involuntaryContextSwitches: number;
 }
 
+const warnedReasons = new Set<string>();
+
 export class Containment {
   readonly spec?: CgroupSpec;
   readonly cgroup: ChildCgroup | null = null;
@@ -36,7 +38,14 @@ export class Containment {
       this.cgroup = createChildCgroup(this.spec);
     } catch (err) {
       if (this.spec.required) throw err;
-      warning('PROCGUARD_CGROUP_UNAVAILABLE', 'running the command without its own cgroup (cgroup.required is false)', { reason: (err as Error).message });
+      // Once per cause: an agent spawning all day outside a delegation hears it once, not per spawn.
+      // The same cause names each child's own directory (procguard-<pid>-<n>): one key for all.
+      const reason = (err as Error).message;
+      const cause = reason.replace(/procguard-(\d+)-\d+/g, 'procguard-$1-*');
+      if (!warnedReasons.has(cause)) {
+        warnedReasons.add(cause);
+        warning('PROCGUARD_CGROUP_UNAVAILABLE', 'running the command without its own cgroup (cgroup.required is false)', { reason });
+      }
     }
   }
 

@@ -8,12 +8,14 @@ export interface CgroupMount {
   /** The cgroup the mount shows at its top ('/' unless a subtree was bind-mounted). */
   root: string;
   fstype: 'cgroup' | 'cgroup2';
+  /** The mount's own options ('ro' or 'rw' first): a container's read-only /sys/fs/cgroup says 'ro'. */
+  options: string[];
   superOptions: string[];
 }
 
 export interface CgroupLayout {
   /** The cgroup v2 tree and this process's directory in it, when one is mounted. */
-  v2: { mountPoint: string; ownDir: string } | null;
+  v2: { mountPoint: string; ownDir: string; readOnly: boolean } | null;
   /** cgroup v1 hierarchies by controller ('memory', 'pids', 'cpu', 'freezer', ...). */
   v1: Map<string, { mountPoint: string; ownDir: string }>;
 }
@@ -31,7 +33,10 @@ export function readCgroupMounts(): CgroupMount[] {
     const [fstype, , superOptions = ''] = right.split(' ');
     if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
     const fields = left.split(' ');
-    mounts.push({ mountPoint: unescapeMountPath(fields[4]), root: unescapeMountPath(fields[3]), fstype, superOptions: superOptions.split(',') });
+    mounts.push({
+      mountPoint: unescapeMountPath(fields[4]), root: unescapeMountPath(fields[3]), fstype,
+      options: fields[5].split(','), superOptions: superOptions.split(','),
+    });
   }
   return mounts;
 }
@@ -81,7 +86,9 @@ function readCgroupLayout(): CgroupLayout {
   const mounts = readCgroupMounts();
   const own = readOwnCgroups();
   const v2mount = mounts.find((m) => m.fstype === 'cgroup2');
-  const v2 = v2mount && own.has('') ? { mountPoint: v2mount.mountPoint, ownDir: dirInMount(v2mount, own.get('')!) } : null;
+  const v2 = v2mount && own.has('')
+    ? { mountPoint: v2mount.mountPoint, ownDir: dirInMount(v2mount, own.get('')!), readOnly: v2mount.options.includes('ro') }
+    : null;
   const v1 = new Map<string, { mountPoint: string; ownDir: string }>();
   for (const mount of mounts) {
     if (mount.fstype !== 'cgroup') continue;

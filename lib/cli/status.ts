@@ -53,6 +53,12 @@ export function formatStatus(s: Status): string {
   } else {
     rows.push(['child defaults', `none (${s.platform} is not linux)`]);
   }
+  rows.push(...environmentRows(s));
+  const { runtime } = s;
+  rows.push(['runtime', `${runtime.name} ${runtime.version} (exit watcher: ${runtime.exitWatcher})`]);
+  rows.push(['protected', runtime.protectedFunctions.join(', ') || 'none']);
+  for (const [fn, why] of Object.entries(runtime.unprotected)) rows.push([`${fn}`, why]);
+  rows.push(['register covers', runtime.register]);
   rows.push(...guardRows(s));
   const width = Math.max(...rows.map(([key]) => key.length)) + 1;
   return rows.map(([key, value]) => `${`${key}:`.padEnd(width)} ${value}\n`).join('');
@@ -73,6 +79,41 @@ function guardRows(s: Status): [string, string][] {
       : action.type === 'reclaim' ? `reclaimed ${action.cgroup ?? `child ${action.pid}`}: ${action.beforeBytes} -> ${action.afterBytes} bytes`
       : `pressure ${action.state}: ${action.trigger}`;
     rows.push(['guard action', text]);
+  }
+  return rows;
+}
+
+function size(limit: { bytes: number; cgroup: string } | null): string {
+  return limit ? `${limit.bytes} (${Math.round(limit.bytes / 2 ** 20)}M) at ${limit.cgroup}` : 'none';
+}
+
+/** The environment section: facts, then one row per conclusion with its reason. */
+function environmentRows(s: Status): [string, string][] {
+  const e = s.environment;
+  if (!e) return [['environment', `unknown (${s.environmentError ?? 'not read'})`]];
+  const c = e.cgroup;
+  const rows: [string, string][] = [
+    ['cgroup mode', c.mode === 'v2' ? 'pure cgroup v2' : c.mode],
+    ['cgroup', `${c.path ?? 'unknown'}${c.dir ? ` (${c.dir})` : ''}`],
+    ['cgroup namespace', yesNo(c.namespace)],
+    ['cgroup mount read-only', yesNo(c.readOnly)],
+    ['cgroup writable', yesNo(c.writable)],
+    ['cgroup delegated', yesNo(c.delegated)],
+  ];
+  if (e.limits) {
+    rows.push(['memory.max', size(e.limits.memoryMax)], ['memory.high', size(e.limits.memoryHigh)],
+      ['memory.swap.max', size(e.limits.memorySwapMax)],
+      ['memory.oom.group', `${e.limits.oomGroup === null ? 'unknown' : e.limits.oomGroup ? '1' : '0'}${e.limits.groupKill ? ` (group kill at ${e.limits.groupKill})` : ''}`]);
+  }
+  if (e.systemd) {
+    const d = e.systemd;
+    rows.push(['systemd unit', `${d.unit ?? 'unknown (the cgroup path does not show it)'}${d.invocationId ? ` INVOCATION_ID=${d.invocationId}` : ''}` +
+      `, delegated ${yesNo(d.delegated)}${d.subgroup ? `, agent in subgroup ${d.subgroup}` : ''}`]);
+    rows.push(['MEMORY_PRESSURE_WATCH', d.memoryPressureWatch ?? 'unset']);
+  }
+  if (e.kubernetes) rows.push(['kubernetes', `${e.kubernetes.qosClass} pod (${e.kubernetes.evidence.join('; ')})`]);
+  for (const conclusion of e.conclusions) {
+    rows.push([conclusion.unprotected ? 'warning' : 'conclusion', `${conclusion.conclusion} (${conclusion.reason})`]);
   }
   return rows;
 }

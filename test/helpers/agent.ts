@@ -63,6 +63,7 @@ export interface LogLine {
   level: 'info' | 'warn';
   message: string;
   fields?: Record<string, unknown>;
+  code?: string;
 }
 
 export interface AgentResult {

@@ -110,11 +110,14 @@ export interface CgroupAgentResult {
   cgroupsAtEnd?: string;
   spawns: AgentSpawnView[];
   logs: { level: string; message: string; fields?: Record<string, unknown> }[];
+  status?: import('../../lib/types').Status;
 }
 
 export interface CgroupAgentPlan {
   configure?: Record<string, unknown>;
   spawns: { command: string; args?: string[]; options?: Record<string, unknown>; sync?: boolean }[];
+  /** status() before the first spawn, returned as result.status. */
+  status?: true;
   then?: 'exit' | 'exit-in-exit-handler' | 'sigkill-self';
 }
 

@@ -14,7 +14,7 @@ export interface NodeRun {
   status: number | null;
   signal: string | null;
   stdout: string;
-  /** stderr without procguard's own "procguard: ..." status lines. */
+  /** All of it: procguard says nothing there unless the user must act. */
   stderr: string;
 }
 
@@ -34,13 +34,6 @@ export interface RunOptions {
   input?: string;
   timeoutMs?: number;
   node?: string;
-}
-
-export function withoutProcguardLines(text: string): string {
-  return text
-    .split('\n')
-    .filter((line) => !line.startsWith('procguard: '))
-    .join('\n');
 }
 
 export function runNode(script: string, options: RunOptions = {}): NodeRun {
@@ -66,7 +59,7 @@ export function runNode(script: string, options: RunOptions = {}): NodeRun {
     maxBuffer: 64 * 1024 * 1024,
   });
   if (r.error) throw r.error;
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: withoutProcguardLines(r.stderr) };
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The last line of stdout, parsed as JSON; fails with the run's output when it is not. */

@@ -277,16 +277,25 @@ export function describeCgroupScenariosInVm(results: (context: TestContext) => S
         expect(invalid.cpuWeight.code).toBe('ERR_INVALID_ARG_TYPE');
       });
 
-      it("configure({ cgroupParent: '/nonexistent' }): required gives ERR_PROCGUARD_CGROUP_UNAVAILABLE with the reason; required: false runs uncapped with a warning", (context) => {
-        const { spawns, warnings } = scenario(context, 'errors');
+      it("configure({ cgroupParent }) refuses a path that does not exist or is not a cgroup v2 directory", (context) => {
+        const { configureErrors } = scenario(context, 'errors');
+        expect(configureErrors['/nonexistent']).toEqual({
+          code: 'ERR_INVALID_ARG_VALUE',
+          message: "The property 'options.cgroupParent' must be an existing cgroup v2 directory the agent can write; it cannot be used (ENOENT). Received '/nonexistent'",
+        });
+        expect(configureErrors['/proc'].message).toContain('is not a cgroup directory');
+      });
+
+      it("a cgroupParent gone by the spawn: required gives ERR_PROCGUARD_CGROUP_UNAVAILABLE with why and the fix; required: false runs uncapped and says why once", (context) => {
+        const { spawns, warnings, gone } = scenario(context, 'errors');
         const [required, optional, optionalSync] = spawns;
         expect(required.thrown?.code).toBe('ERR_PROCGUARD_CGROUP_UNAVAILABLE');
-        expect(required.thrown?.message).toMatch(/^procguard: cannot create a cgroup for the child: cgroup v2 \/nonexistent: .*ENOENT/);
+        expect(required.thrown?.message).toBe(`procguard: cannot create a cgroup for the child: configure({ cgroupParent }) ${gone} cannot be used (ENOENT); fix: give a writable cgroup v2 directory`);
         expect(optional).toMatchObject({ code: 0, signal: null, cgroup: null });
         expect(optional.resourceUsage).not.toHaveProperty('memory_peak_bytes');
         expect(optionalSync).toMatchObject({ status: 0, cgroup: null });
-        expect(warnings).toHaveLength(2);
-        expect(String(warnings[0].fields?.reason)).toContain('/nonexistent');
+        expect(warnings).toHaveLength(1);
+        expect(String(warnings[0].fields?.reason)).toContain(gone);
       });
     });
   });

@@ -25,6 +25,9 @@ describe('configure() checks', () => {
     [{ envPrefix: 'A-B' }, 'ERR_INVALID_ARG_VALUE', "The property 'options.envPrefix' must match /^[A-Za-z_][A-Za-z0-9_]*$/. Received 'A-B'"],
     [{ logger: console.log }, 'ERR_INVALID_ARG_TYPE', 'The "options.logger" property must be an object with info() and warn() methods. Received function log'],
     [{ logger: { info() {} } }, 'ERR_INVALID_ARG_TYPE', 'The "options.logger" property must be an object with info() and warn() methods. Received an instance of Object'],
+    [{ cgroupParent: '/nonexistent' }, 'ERR_INVALID_ARG_VALUE', "The property 'options.cgroupParent' must be an existing cgroup v2 directory the agent can write; it cannot be used (ENOENT). Received '/nonexistent'"],
+    [{ cgroupParent: '/proc' }, 'ERR_INVALID_ARG_VALUE', "The property 'options.cgroupParent' must be an existing cgroup v2 directory the agent can write; it is not a cgroup directory (no cgroup.procs in it). Received '/proc'"],
+    [{ cgroupParent: '/proc/self/cgroup' }, 'ERR_INVALID_ARG_VALUE', "The property 'options.cgroupParent' must be an existing cgroup v2 directory the agent can write; it is not a directory. Received '/proc/self/cgroup'"],
   ])('%o -> %s', async (options, code, message) => {
     const { config } = await fresh();
     expect(() => config.configure(options as never)).toThrow(expect.objectContaining({ code, message }));

@@ -55,14 +55,32 @@ describe('stripGuardVariables', () => {
 });
 
 describe('readIntegerVariable', () => {
-  it('parses decimal integers with sign and surrounding whitespace', async () => {
+  it('parses decimal integers with a sign, as strconv.Atoi does', async () => {
     const { env } = await fresh();
     const range = { min: -1000, max: 1000 };
-    for (const [raw, value] of [['5', 5], [' -1000\n', -1000], ['+1000', 1000], ['-0', 0], ['007', 7]] as const) {
+    for (const [raw, value] of [['5', 5], ['-1000', -1000], ['+1000', 1000], ['-0', 0], ['007', 7]] as const) {
       process.env.CODER_PROC_TEST = raw;
       expect(env.readIntegerVariable('CODER_PROC_TEST', range)).toBe(value);
     }
     delete process.env.CODER_PROC_TEST;
     expect(env.readIntegerVariable('CODER_PROC_TEST', range)).toBeUndefined();
+  });
+
+  it('rejects a value with whitespace with one PROCGUARD_INVALID_VARIABLE warning per value', async () => {
+    const { env } = await fresh();
+    const emitted: { message: string; code?: string }[] = [];
+    const spy = vi.spyOn(process, 'emitWarning').mockImplementation(((message: string, options: { code?: string }) => {
+      emitted.push({ message, code: options?.code });
+    }) as typeof process.emitWarning);
+    try {
+      for (const raw of [' 5', '5\n', ' 5', '\t-3 ', '5\n']) {
+        process.env.CODER_PROC_TEST = raw;
+        expect(env.readIntegerVariable('CODER_PROC_TEST', { min: -1000, max: 1000 })).toBeUndefined();
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    expect(emitted.map((w) => w.code)).toEqual(['PROCGUARD_INVALID_VARIABLE', 'PROCGUARD_INVALID_VARIABLE', 'PROCGUARD_INVALID_VARIABLE']);
+    expect(emitted[0].message).toBe('procguard: ignoring CODER_PROC_TEST=" 5": must be an integer from -1000 to 1000; using the default');
   });
 });

@@ -59,7 +59,7 @@ describe('childDefaults', () => {
   });
 
   it('takes valid environment values over computed ones', async () => {
-    process.env.CODER_PROC_OOM_SCORE = ' -500 ';
+    process.env.CODER_PROC_OOM_SCORE = '-500';
     process.env.CODER_PROC_NICE_SCORE = '+2';
     const { priority, lines } = await fresh();
     expect(priority.childDefaults({ oomScoreAdj: 0, nice: 0 })).toEqual({
@@ -209,9 +209,15 @@ describe('describePriorityFailure', () => {
     expect(priority.describePriorityFailure('setpriority', EACCES, 1, 'x'.repeat(5000)).length).toBeLessThan(400);
   });
 
-  it('reportPriorityFailure logs the same line once as a warning and returns it', async () => {
+  it('reportPriorityFailure returns the line with the command and warns once per step, value and errno', async () => {
     const { priority, lines } = await fresh();
     const line = priority.reportPriorityFailure('oom_score_adj', EACCES, -1, 'ls');
-    expect(lines).toEqual([{ level: 'warn', message: line, fields: undefined }]);
+    priority.reportPriorityFailure('oom_score_adj', EACCES, -1, 'make');
+    priority.reportPriorityFailure('oom_score_adj', EACCES, -2, 'make');
+    expect(line).toMatch(/^failed to adjust oom score to -1 for "ls": EACCES; /);
+    expect(lines.map((l) => l.message)).toEqual([
+      line.replace('for "ls"', 'for children'),
+      line.replace('for "ls"', 'for children').replace('to -1', 'to -2'),
+    ]);
   });
 });

@@ -270,7 +270,20 @@ const scenarios = {
     }
     // Synchronous from configure() to configure(): no other scenario of this job spawns meanwhile.
     const spawns = [];
-    pg.configure({ cgroupParent: '/nonexistent' });
+    const configureErrors = {};
+    for (const parent of ['/nonexistent', '/proc']) {
+      try {
+        pg.configure({ cgroupParent: parent });
+        configureErrors[parent] = 'no error';
+      } catch (err) {
+        configureErrors[parent] = { code: err.code, message: err.message };
+      }
+    }
+    // A parent that was fine at configure() and is gone at the spawn.
+    const gone = path.join(ROOT, 'pg-cgtest-gone');
+    fs.mkdirSync(gone);
+    pg.configure({ cgroupParent: gone });
+    fs.rmdirSync(gone);
     try {
       try {
         pg.spawn('true', [], { cgroup: { memoryMax: '64M' } });
@@ -288,7 +301,7 @@ const scenarios = {
     const optional = await finish(spawns[1]);
     spawns[1] = { ...optional, stdout: undefined };
     const warnings = logs.filter((l) => l.level === 'warn' && l.message.includes('without its own cgroup'));
-    return { invalid, spawns, warnings };
+    return { invalid, spawns, warnings, configureErrors, gone };
   },
 
   // The agent confined to 300 MB (memory.max on its cgroup), its child capped at 1G: the ancestor's
