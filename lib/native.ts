@@ -85,7 +85,7 @@ export interface NativeSpawnResult {
   failedStep?: NativeStep;
   /** Priority steps that failed without being fatal. */
   warnings: { step: 'setpriority' | 'oom_score_adj'; errno: number }[];
-  /** Parent-side fd per stdio index for pipe entries; -1 elsewhere (also after a failed exec; empty when no child was made). */
+  /** Parent-side fd per stdio index for pipe entries, -1 elsewhere; also after a failure (all -1 when they could not all be made). The caller opens or closes them. */
   pipes: number[];
   /** Present when a child is running. */
   child?: NativeChild;

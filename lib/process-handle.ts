@@ -4,6 +4,7 @@
 // Node's own ChildProcess class drives it: procguard swaps the handle of a real ChildProcess
 // for this one, so stdio sockets, IPC channels, events and their order, and kill() semantics
 // are Node's own code, not an imitation of it.
+import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { NativeBinding, NativeChild, NativeExit, NativeStdio, NativeSpawnRequest, NativeSpawnResult } from './native';
 
@@ -44,6 +45,11 @@ export function signalName(signal: number): string {
 
 const DEFAULT_SEARCH_PATH = '/usr/bin:/bin'; // what libuv and execvp use when PATH is unset
 
+// The spawn errors Node's ChildProcess emits as 'error' and still makes the child's streams for
+// (EMFILE and ENFILE it emits without streams; any other it throws).
+const { EACCES, EAGAIN, ENOENT } = osConstants.errno;
+const EMITTED_SPAWN_ERRORS = new Set([EACCES, EAGAIN, ENOENT]);
+
 export class GuardedProcessHandle {
   pid?: number;
   /** Set by Node's ChildProcess constructor (copied over from the handle it replaced). */
@@ -75,13 +81,19 @@ export class GuardedProcessHandle {
     });
     this.outcome = result;
     // Our end of each socketpair becomes the Pipe handle Node created for that entry. As with
-    // libuv, this happens for a failed exec too: Node then reads EOF and closes them.
+    // libuv, this happens for a failed spawn too, when Node goes on to make the child's streams
+    // (an error it emits): they read EOF and close. Where Node stops or throws, nobody would
+    // read them: they are closed here.
+    const nodeMakesStreams = result.errno === 0 || EMITTED_SPAWN_ERRORS.has(result.errno);
     options.stdio.forEach((entry, i) => {
       const fd = result.pipes[i];
-      if (fd >= 0 && entry.handle) {
-        const err = entry.handle.open(fd);
-        if (err) throw new Error(`procguard: cannot open the stdio pipe for fd ${i} (${err})`);
+      if (fd < 0) return;
+      if (!nodeMakesStreams || !entry.handle) {
+        closeSync(fd);
+        return;
       }
+      const err = entry.handle.open(fd);
+      if (err) throw new Error(`procguard: cannot open the stdio pipe for fd ${i} (${err})`);
     });
     if (result.errno !== 0) return -result.errno;
     this.child = result.child;

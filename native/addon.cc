@@ -14,6 +14,7 @@
 #include "guard/guard.h"
 #include "exit_thread.h"
 #include "linux_compat.h"
+#include "napi_boundary.h"
 
 
 Napi::Value Spawn(const Napi::CallbackInfo &info);
@@ -138,24 +139,34 @@ static void CloseEnvironmentWithoutLoop(void *arg) {
   state->devNull = -1;
 }
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  auto *state = new AddonState();
-  napi_get_uv_event_loop(env, &state->loop);
-  state->childWatchConstructor = Napi::Persistent(ChildWatch::Define(env));
-  env.SetInstanceData<AddonState>(state);
-  if (RuntimeHasLibuv(env))
-    napi_add_async_cleanup_hook(env, CloseEnvironment, state, nullptr);
-  else
-    napi_add_env_cleanup_hook(env, CloseEnvironmentWithoutLoop, state);
+// Every function JS calls enters through boundary::Entry: no C++ exception reaches Node.
+static void Export(Napi::Env env, Napi::Object exports, const char *name, napi_callback fn) {
+  napi_value function;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, nullptr, &function));
+  exports.Set(name, Napi::Value(env, function));
+}
 
-  exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
-  exports.Set("spawnSync", Napi::Function::New(env, SpawnSync, "spawnSync"));
-  exports.Set("selfInfo", Napi::Function::New(env, SelfInfo, "selfInfo"));
-  exports.Set("setOwnOomScoreAdj", Napi::Function::New(env, SetOwnOomScoreAdj, "setOwnOomScoreAdj"));
-  exports.Set("getXattr", Napi::Function::New(env, GetXattr, "getXattr"));
-  exports.Set("setPidfdDisabled", Napi::Function::New(env, SetPidfdDisabled, "setPidfdDisabled"));
-  RegisterGuard(env, exports);
-  exports.Set("startExitThread", Napi::Function::New(env, StartExitThread, "startExitThread"));
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  boundary::Guard(env, [&]() -> napi_value {
+    auto *state = new AddonState();
+    napi_get_uv_event_loop(env, &state->loop);
+    state->childWatchConstructor = Napi::Persistent(ChildWatch::Define(env));
+    env.SetInstanceData<AddonState>(state);
+    if (RuntimeHasLibuv(env))
+      napi_add_async_cleanup_hook(env, CloseEnvironment, state, nullptr);
+    else
+      napi_add_env_cleanup_hook(env, CloseEnvironmentWithoutLoop, state);
+
+    Export(env, exports, "spawn", boundary::Entry<Spawn>);
+    Export(env, exports, "spawnSync", boundary::Entry<SpawnSync>);
+    Export(env, exports, "selfInfo", boundary::Entry<SelfInfo>);
+    Export(env, exports, "setOwnOomScoreAdj", boundary::Entry<SetOwnOomScoreAdj>);
+    Export(env, exports, "getXattr", boundary::Entry<GetXattr>);
+    Export(env, exports, "setPidfdDisabled", boundary::Entry<SetPidfdDisabled>);
+    Export(env, exports, "startExitThread", boundary::Entry<StartExitThread>);
+    RegisterGuard(env, exports);
+    return exports;
+  });
   return exports;
 }
 

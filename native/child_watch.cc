@@ -2,6 +2,7 @@
 
 #include "exit_thread.h"
 #include "linux_compat.h"
+#include "napi_boundary.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -51,7 +52,9 @@ void EnsureSigchldWatcher(AddonState *state) {
   state->sigchld = NewHandle<uv_signal_t>();
   uv_signal_init(state->loop, state->sigchld);
   state->sigchld->data = state;
-  uv_signal_start(state->sigchld, [](uv_signal_t *h, int sig) { OnSigchld(static_cast<AddonState *>(h->data), sig); }, SIGCHLD);
+  uv_signal_start(
+      state->sigchld, [](uv_signal_t *h, int sig) { boundary::Contain([&] { OnSigchld(static_cast<AddonState *>(h->data), sig); }); },
+      SIGCHLD);
   UpdateFallbackRef(state);
 }
 
@@ -96,10 +99,15 @@ void ChildWatch::Start(AddonState *state, pid_t pid, int pidfd, Napi::Function o
   pid_ = pid;
   pidfd_ = pidfd;
   startMicros_ = startMicros;
-  onExit_ = Napi::Persistent(onExit);
-  asyncContext_ = new Napi::AsyncContext(Env(), "PROCGUARD_CHILD");
-  // Alive while the child is: the exit callback must run even if JS drops the object.
-  Napi::ObjectWrap<ChildWatch>::Ref();
+  // The child exists: nothing below may stop it from being watched. In an environment that can
+  // no longer run JS these may fail; there will be no exit to deliver there anyway.
+  boundary::Contain([&] {
+    onExit_ = Napi::Persistent(onExit);
+    asyncContext_ = new Napi::AsyncContext(Env(), "PROCGUARD_CHILD");
+    // Alive while the child is: the exit callback must run even if JS drops the object.
+    Napi::ObjectWrap<ChildWatch>::Ref();
+    keptAlive_ = true;
+  });
   state_->liveChildren.push_back(this);
 
   if (state_->exitThread) {
@@ -126,7 +134,7 @@ void ChildWatch::Start(AddonState *state, pid_t pid, int pidfd, Napi::Function o
     uv_timer_init(state_->loop, state_->reapSoon);
     state_->reapSoon->data = state_;
   }
-  uv_timer_start(state_->reapSoon, [](uv_timer_t *t) { OnSigchld(state_of(t), SIGCHLD); }, 0, 0);
+  uv_timer_start(state_->reapSoon, [](uv_timer_t *t) { boundary::Contain([&] { OnSigchld(state_of(t), SIGCHLD); }); }, 0, 0);
 }
 
 void ChildWatch::OnPidfdReadable(uv_poll_t *handle, int, int) {
@@ -136,7 +144,7 @@ void ChildWatch::OnPidfdReadable(uv_poll_t *handle, int, int) {
   // A pidfd is readable once its process has exited; WNOHANG guards against a spurious wakeup.
   int r = WaitidWithUsage(PG_P_PIDFD, self->pidfd_, &info, WEXITED | WNOHANG, &usage);
   if (r == -EINVAL) r = WaitidWithUsage(P_PID, self->pid_, &info, WEXITED | WNOHANG, &usage);  // before 5.4
-  if (r == 0 && info.si_pid != 0) self->Exited(info, usage);
+  if (r == 0 && info.si_pid != 0) boundary::Contain([&] { self->Exited(info, usage); });
 }
 
 bool ChildWatch::TryReap() {
@@ -212,20 +220,27 @@ void ChildWatch::DeliverPendingExits(uv_check_t *check) {
   uv_check_stop(check);
   std::list<ChildWatch *> pending;
   pending.swap(state->pendingExits);
-  for (ChildWatch *watch : pending) watch->Deliver();
+  for (ChildWatch *watch : pending) boundary::Contain([&] { watch->Deliver(); });
 }
 
 void ChildWatch::ForgetExit() {
   onExit_.Reset();
-  Napi::ObjectWrap<ChildWatch>::Unref();
+  Release();
+}
+
+// Lets JS collect the object once it lets go of it: a reaped child needs no keeping alive.
+void ChildWatch::Release() {
+  if (!keptAlive_) return;
+  keptAlive_ = false;
+  boundary::Contain([&] { Napi::ObjectWrap<ChildWatch>::Unref(); });
 }
 
 void ChildWatch::Deliver() {
   napi_env env = Env();
   Napi::FunctionReference onExit = std::move(onExit_);
   napi_handle_scope scope;
-  if (onExit.IsEmpty() || napi_open_handle_scope(env, &scope) != napi_ok) {
-    Napi::ObjectWrap<ChildWatch>::Unref();
+  if (onExit.IsEmpty() || !asyncContext_ || napi_open_handle_scope(env, &scope) != napi_ok) {
+    Release();
     return;
   }
   napi_value exit, result;
@@ -240,14 +255,14 @@ void ChildWatch::Deliver() {
     }
   }
   napi_close_handle_scope(env, scope);
-  // Let JS collect the object once it lets go of it; a reaped child needs no keeping alive.
-  Napi::ObjectWrap<ChildWatch>::Unref();
+  Release();
 }
 
 Napi::Value ChildWatch::Kill(const Napi::CallbackInfo &info) {
-  int sig = info[0].As<Napi::Number>().Int32Value();
-  if (reaped_) return Napi::Number::New(Env(), -ESRCH);
-  return Napi::Number::New(Env(), SignalChild(pidfd_, pid_, sig));
+  return Napi::Value(info.Env(), boundary::Guard(info.Env(), [&]() -> napi_value {
+    int sig = info[0].As<Napi::Number>().Int32Value();
+    return Napi::Number::New(Env(), reaped_ ? -ESRCH : SignalChild(pidfd_, pid_, sig));
+  }));
 }
 
 int SignalChild(int pidfd, pid_t pid, int sig) {
@@ -257,7 +272,7 @@ int SignalChild(int pidfd, pid_t pid, int sig) {
   return r == 0 ? 0 : -errno;
 }
 
-Napi::Value ChildWatch::Ref(const Napi::CallbackInfo &) {
+Napi::Value ChildWatch::Ref(const Napi::CallbackInfo &info) {
   if (!refed_ && !reaped_) {
     refed_ = true;
     if (poll_) uv_ref(reinterpret_cast<uv_handle_t *>(poll_));
@@ -267,10 +282,10 @@ Napi::Value ChildWatch::Ref(const Napi::CallbackInfo &) {
       UpdateFallbackRef(state_);
     }
   }
-  return Env().Undefined();
+  return Napi::Value(info.Env(), nullptr);  // undefined, and nothing that could throw
 }
 
-Napi::Value ChildWatch::Unref(const Napi::CallbackInfo &) {
+Napi::Value ChildWatch::Unref(const Napi::CallbackInfo &info) {
   if (refed_ && !reaped_) {
     refed_ = false;
     if (poll_) uv_unref(reinterpret_cast<uv_handle_t *>(poll_));
@@ -280,5 +295,5 @@ Napi::Value ChildWatch::Unref(const Napi::CallbackInfo &) {
       UpdateFallbackRef(state_);
     }
   }
-  return Env().Undefined();
+  return Napi::Value(info.Env(), nullptr);  // undefined, and nothing that could throw
 }

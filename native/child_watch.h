@@ -40,6 +40,7 @@ class ChildWatch : public Napi::ObjectWrap<ChildWatch> {
   static void DeliverPendingExits(uv_check_t *check);
   void Deliver();
   void StopWatching();
+  void Release();
 
   AddonState *state_ = nullptr;
   pid_t pid_ = 0;
@@ -50,6 +51,7 @@ class ChildWatch : public Napi::ObjectWrap<ChildWatch> {
   bool refed_ = true;
   bool inFallbackList_ = false;
   bool reapedOrDetached_ = false;
+  bool keptAlive_ = false;  // holds a reference to its JS object until the exit is delivered
   siginfo_t exitInfo_{};
   struct rusage exitUsage_{};
   int64_t wallMicros_ = 0;

@@ -1,4 +1,5 @@
 #include "exit_thread.h"
+#include "napi_boundary.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -106,7 +107,8 @@ void ExitThread::OnNotice(napi_env env, napi_value, void *context, void *data) {
   auto *self = static_cast<ExitThread *>(context);
   auto it = self->watched_.find(uint64_t(uintptr_t(data)));
   if (it == self->watched_.end()) return;
-  it->second->ExitNoticed();
+  ChildWatch *watch = it->second;
+  boundary::Contain([&] { watch->ExitNoticed(); });  // an N-API entry point: nothing thrown crosses it
 }
 
 uint64_t ExitThread::Watch(ChildWatch *watch, pid_t pid, int pidfd) {

@@ -146,12 +146,12 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   std::vector<int> stdioSrc(n, -1);
   out.pipes.assign(n, -1);
   std::vector<int> childEnds, cgroupFds;
-  // A failure before the clone: nothing of it may stay open.
+  // A failure before the clone: nothing of it stays open but our pipe ends, which the caller
+  // owns once every pipe exists (libuv too gives Node the streams of a spawn that failed).
   auto failBeforeClone = [&](int err, const char *step) {
     out.err = err;
     out.failedStep = step;
     CloseAll(cgroupFds);
-    CloseAll(out.pipes);
     CloseAll(childEnds);
     return out;
   };
@@ -159,7 +159,12 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
     const std::string &kind = request.stdioKinds[i];
     if (kind == "pipe") {
       int pair[2];
-      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return failBeforeClone(errno, "socketpair");
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        int err = errno;
+        CloseAll(out.pipes);  // not all made (EMFILE, ENFILE): as libuv, none is given
+        out.pipes.assign(n, -1);
+        return failBeforeClone(err, "socketpair");
+      }
       out.pipes[i] = pair[0];
       childEnds.push_back(pair[1]);
       stdioSrc[i] = pair[1];
@@ -264,8 +269,9 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   CloseAll(cgroupFds);
   if (intoCgroup >= 0) close(intoCgroup);
   if (pid < 0) {
+    // EAGAIN (a full pids.max, RLIMIT_NPROC), ENOMEM: our pipe ends stay, the child's are closed,
+    // so the streams of the failed spawn end at once, as libuv's do.
     close(reportPipe[0]);
-    CloseAll(out.pipes);
     out.err = cloneErrno;
     out.failedStep = "clone";
     return out;

@@ -45,14 +45,16 @@ struct Launched {
   int err = 0;               // 0, or the errno that made the spawn fail (no child is left)
   const char *failedStep = nullptr;
   std::vector<LaunchWarning> warnings;
-  std::vector<int> pipes;    // our end per stdio index ('pipe' entries), -1 elsewhere
+  // Our end per stdio index ('pipe' entries), -1 elsewhere; the caller's to open or close, also
+  // after a failure (all -1 when they could not all be made).
+  std::vector<int> pipes;
   bool ownAddressSpace = false;
   bool intoCgroup = false;   // placed in its cgroup v2 by clone3(CLONE_INTO_CGROUP)
   int64_t startMicros = 0;   // CLOCK_MONOTONIC at clone
 };
 
 // Clones the child and runs it up to exec (or its failure). On failure after the clone, the
-// child is already reaped and `pipes` still holds our ends, as libuv does.
+// child is already reaped; on any failure `pipes` still holds our ends, as libuv does.
 Launched Launch(AddonState *state, LaunchRequest &request);
 
 // The part of the JS result both spawns share: pid, errno, failedStep, warnings, pipes,

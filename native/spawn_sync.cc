@@ -222,11 +222,10 @@ Napi::Value SpawnSync(const Napi::CallbackInfo &info) {
   }
 
   Launched launched = Launch(state, request);
-  Napi::Object result = DescribeLaunch(env, launched);
   if (launched.err != 0) {
     for (int fd : launched.pipes)
       if (fd >= 0) close(fd);
-    return result;
+    return DescribeLaunch(env, launched);
   }
   for (size_t i = 0; i < pipes.size(); i++) pipes[i].fd = launched.pipes[i];
 
@@ -234,6 +233,8 @@ Napi::Value SpawnSync(const Napi::CallbackInfo &info) {
   run.Run();
   if (launched.pidfd >= 0) close(launched.pidfd);
 
+  // The child is reaped and every fd closed: from here on only JS values are made.
+  Napi::Object result = DescribeLaunch(env, launched);
   Napi::Array output = Napi::Array::New(env, pipes.size());
   for (uint32_t i = 0; i < pipes.size(); i++) {
     if (pipes[i].childWrites)

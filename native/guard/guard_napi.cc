@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 
 #include "../linux_compat.h"
+#include "../napi_boundary.h"
 #include "guard_state.h"
 
 namespace guard {
@@ -171,10 +173,12 @@ void StopThread() {
 }
 
 void EnvCleanup(void *arg) {
-  auto env = static_cast<napi_env>(arg);
-  Unsubscribe(env, false);  // the environment is going: its thread-safe function goes with it
-  // The guard lives while some environment that asked for it lives.
-  if (SubscriberCount() == 0) StopThread();
+  boundary::Contain([&] {
+    auto env = static_cast<napi_env>(arg);
+    Unsubscribe(env, false);  // the environment is going: its thread-safe function goes with it
+    // The guard lives while some environment that asked for it lives.
+    if (SubscriberCount() == 0) StopThread();
+  });
 }
 
 bool Subscribe(Napi::Env env, Napi::Function callback) {
@@ -474,12 +478,20 @@ void NotifyEnvironments() {
 }
 }  // namespace guard
 
+// Every function enters through boundary::Entry: no C++ exception reaches Node.
 void RegisterGuard(Napi::Env env, Napi::Object exports) {
-  exports.Set("guardStart", Napi::Function::New(env, guard::Start, "guardStart"));
-  exports.Set("guardConfigure", Napi::Function::New(env, guard::Configure, "guardConfigure"));
-  exports.Set("guardStop", Napi::Function::New(env, guard::Stop, "guardStop"));
-  exports.Set("guardWatchChild", Napi::Function::New(env, guard::WatchChild, "guardWatchChild"));
-  exports.Set("guardForgetChild", Napi::Function::New(env, guard::ForgetChild, "guardForgetChild"));
-  exports.Set("guardDrain", Napi::Function::New(env, guard::Drain, "guardDrain"));
-  exports.Set("guardSnapshot", Napi::Function::New(env, guard::Snapshot, "guardSnapshot"));
+  const std::pair<const char *, napi_callback> functions[] = {
+      {"guardStart", boundary::Entry<guard::Start>},
+      {"guardConfigure", boundary::Entry<guard::Configure>},
+      {"guardStop", boundary::Entry<guard::Stop>},
+      {"guardWatchChild", boundary::Entry<guard::WatchChild>},
+      {"guardForgetChild", boundary::Entry<guard::ForgetChild>},
+      {"guardDrain", boundary::Entry<guard::Drain>},
+      {"guardSnapshot", boundary::Entry<guard::Snapshot>},
+  };
+  for (const auto &[name, fn] : functions) {
+    napi_value function;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, nullptr, &function));
+    exports.Set(name, Napi::Value(env, function));
+  }
 }
