@@ -80,6 +80,9 @@ export interface GuardKillEvent {
   reactionMs: number;
   /** From the decision (grace over, hard threshold) to the held pidfds signalled. */
   signalMs: number;
+  /** When the condition was seen, and when the signal went: CLOCK_MONOTONIC ms, the clock of process.hrtime(). */
+  detectedAtMs: number;
+  signaledAtMs: number;
   mrelease: string;
   condition: string;
   evidence: string[];
@@ -145,6 +148,8 @@ export function killEvent(plan: WatchPlan, r: NativeGuardRecord, policy: GuardPo
     processes: r.treeSize,
     reactionMs,
     signalMs: r.decidedMicros ? ms(r.signaledMicros - r.decidedMicros) : 0,
+    detectedAtMs: ms(r.detectedMicros),
+    signaledAtMs: ms(r.signaledMicros || r.atMicros),
     mrelease: mreleaseText(r.mreleaseErrno),
     condition,
     evidence,
