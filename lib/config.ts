@@ -61,8 +61,14 @@ export function currentConfig(): { enabled: boolean | undefined; envPrefix: stri
 }
 
 /** The names of the variables read from the agent's environment, for the current prefix. */
-export function variableNames(): { prioMgmt: string; oomScore: string; niceScore: string } {
-  return { prioMgmt: `${envPrefix}PRIO_MGMT`, oomScore: `${envPrefix}OOM_SCORE`, niceScore: `${envPrefix}NICE_SCORE` };
+export function variableNames(): { prioMgmt: string; oomScore: string; niceScore: string; schedPolicy: string; ioPriority: string } {
+  return {
+    prioMgmt: `${envPrefix}PRIO_MGMT`,
+    oomScore: `${envPrefix}OOM_SCORE`,
+    niceScore: `${envPrefix}NICE_SCORE`,
+    schedPolicy: `${envPrefix}SCHED_POLICY`,
+    ioPriority: `${envPrefix}IO_PRIORITY`,
+  };
 }
 
 /** Whether management was asked for (by configure() or the environment), before platform and addon are considered. */

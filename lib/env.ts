@@ -28,9 +28,29 @@ export interface IntegerRange {
 const INTEGER_PATTERN = /^[+-]?\d+$/; // as Go's strconv.Atoi in Coder's agent: no spaces
 
 /** The last raw value seen per variable and what it parsed to; spawns re-read the env, not re-parse it. */
-const parsed = new Map<string, { raw: string; value: number | undefined }>();
+const parsed = new Map<string, { raw: string; value: unknown }>();
 /** `name=value` pairs already warned about: one warning per distinct bad value. */
 const warned = new Set<string>();
+
+/**
+ * The value of variable `name` of the agent's environment as `parse` reads it; undefined when
+ * the variable is absent, or when `parse` rejects it (returns undefined): then one warning,
+ * saying what is allowed (`allowed`), is logged for that value and the caller uses its default.
+ */
+export function readVariable<T>(name: string, parse: (raw: string) => T | undefined, allowed: string): T | undefined {
+  const raw = process.env[name];
+  if (raw === undefined) return undefined;
+  const cached = parsed.get(name);
+  if (cached && cached.raw === raw) return cached.value as T | undefined;
+
+  const value = parse(raw);
+  parsed.set(name, { raw, value });
+  if (value === undefined && !warned.has(`${name}=${raw}`)) {
+    warned.add(`${name}=${raw}`);
+    warning('PROCGUARD_INVALID_VARIABLE', `ignoring ${name}=${JSON.stringify(raw)}: ${allowed}; using the default`);
+  }
+  return value;
+}
 
 /**
  * The integer in variable `name` of the agent's environment; undefined when the variable is
@@ -38,23 +58,10 @@ const warned = new Set<string>();
  * for that value and the caller uses its default).
  */
 export function readIntegerVariable(name: string, range: IntegerRange): number | undefined {
-  const raw = process.env[name];
-  if (raw === undefined) return undefined;
-  const cached = parsed.get(name);
-  if (cached && cached.raw === raw) return cached.value;
-
-  let value: number | undefined;
-  if (INTEGER_PATTERN.test(raw)) {
+  return readVariable(name, (raw) => {
+    if (!INTEGER_PATTERN.test(raw)) return undefined;
     const number = Number(raw);
-    if (number >= range.min && number <= range.max) value = number === 0 ? 0 : number; // no -0
-  }
-  parsed.set(name, { raw, value });
-  if (value === undefined && !warned.has(`${name}=${raw}`)) {
-    warned.add(`${name}=${raw}`);
-    warning(
-      'PROCGUARD_INVALID_VARIABLE',
-      `ignoring ${name}=${JSON.stringify(raw)}: must be an integer from ${range.min} to ${range.max}; using the default`,
-    );
-  }
-  return value;
+    if (number < range.min || number > range.max) return undefined;
+    return number === 0 ? 0 : number; // no -0
+  }, `must be an integer from ${range.min} to ${range.max}`);
 }

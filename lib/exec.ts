@@ -87,6 +87,8 @@ export function execFile(file: string, ...rest: unknown[]): GuardedChildProcess 
     windowsVerbatimArguments: !!options.windowsVerbatimArguments,
     oomScoreAdj: options.oomScoreAdj as number | 'inherit' | undefined,
     nice: options.nice as number | 'inherit' | undefined,
+    schedPolicy: options.schedPolicy as GuardOptions['schedPolicy'],
+    ioPriority: options.ioPriority as GuardOptions['ioPriority'],
     strict: options.strict as boolean | undefined,
     cgroup: options.cgroup as GuardOptions['cgroup'],
   });

@@ -69,8 +69,10 @@ export type {
   Config,
   EnvironmentStatus,
   GuardOptions,
+  IoPriority,
   Logger,
   PrioritySetting,
   RuntimeStatus,
+  SchedPolicy,
   Status,
 } from './types';

@@ -46,6 +46,10 @@ export interface NativeSpawnRequest {
   nice?: number;
   /** undefined: leave the inherited oom_score_adj. */
   oomScoreAdj?: number;
+  /** sched(7) policy number (SCHED_OTHER 0, SCHED_BATCH 3, SCHED_IDLE 5); undefined: leave the inherited. */
+  schedPolicy?: number;
+  /** ioprio_set(2) value, class << 13 | level; undefined: leave the inherited. */
+  ioPriority?: number;
   /** A failed priority step is fatal: the child exits before exec. */
   strict: boolean;
   /** cgroup.procs files the child joins before exec (its own cgroups, one per hierarchy). */
@@ -72,6 +76,8 @@ export type NativeStep =
   | 'oom_score_adj'
   | 'chdir'
   | 'dup2'
+  | 'sched_setscheduler'
+  | 'ioprio_set'
   | 'setgroups'
   | 'setgid'
   | 'setuid'
@@ -84,7 +90,7 @@ export interface NativeSpawnResult {
   errno: number;
   failedStep?: NativeStep;
   /** Priority steps that failed without being fatal. */
-  warnings: { step: 'setpriority' | 'oom_score_adj'; errno: number }[];
+  warnings: { step: 'setpriority' | 'oom_score_adj' | 'sched_setscheduler' | 'ioprio_set'; errno: number }[];
   /** Parent-side fd per stdio index for pipe entries, -1 elsewhere; also after a failure (all -1 when they could not all be made). The caller opens or closes them. */
   pipes: number[];
   /** Present when a child is running. */

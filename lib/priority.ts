@@ -1,11 +1,23 @@
 // What oom_score_adj and nice each child gets, and how a failure to apply them reads.
-import type { ChildDefaults, GuardOptions } from './types';
+import type { ChildDefaults, GuardOptions, IoPriority, SchedPolicy } from './types';
+import type { PriorityPlan } from './process-handle';
 import { invalidArgType, invalidArgValue, outOfRange, errnoName } from './errors';
 import { logStartupOnce, managementState, variableNames } from './config';
-import { readIntegerVariable, type IntegerRange } from './env';
+import { readIntegerVariable, readVariable, type IntegerRange } from './env';
 import { warning } from './logger';
 import { loadNative } from './native';
-import { readOwnNice, readOwnOomScoreAdj, recentOwnOomScoreAdj } from './self';
+import { readOwnNice, readOwnOomScoreAdj, readOwnSchedPolicy, recentOwnOomScoreAdj } from './self';
+import {
+  formatIoPriority,
+  IO_PRIORITY_VARIABLE_ALLOWED,
+  parseIoPriorityVariable,
+  parseSchedPolicyVariable,
+  SCHED_POLICY_NUMBERS,
+  SCHED_POLICY_VARIABLE_ALLOWED,
+  schedPolicyLabel,
+  validateIoPriority,
+  validateSchedPolicy,
+} from './scheduling';
 
 export const OOM_SCORE_ADJ_RANGE: IntegerRange = { min: -1000, max: 1000 };
 export const NICE_RANGE: IntegerRange = { min: -20, max: 19 };
@@ -34,6 +46,15 @@ function niceFromEnv(): number | undefined {
   return readIntegerVariable(variableNames().niceScore, NICE_RANGE);
 }
 
+/** The operator's class for children; null ('inherit') and undefined (unset, invalid) both leave it. */
+function schedPolicyFromEnv(): SchedPolicy | null | undefined {
+  return readVariable(variableNames().schedPolicy, parseSchedPolicyVariable, SCHED_POLICY_VARIABLE_ALLOWED);
+}
+
+function ioPriorityFromEnv(): IoPriority | null | undefined {
+  return readVariable(variableNames().ioPriority, parseIoPriorityVariable, IO_PRIORITY_VARIABLE_ALLOWED);
+}
+
 /**
  * The priorities a child gets when management is on: the environment's values, else
  * computed from `agent` (default: the agent's current oom_score_adj and nice).
@@ -41,10 +62,20 @@ function niceFromEnv(): number | undefined {
 export function childDefaults(agent?: { oomScoreAdj: number; nice: number }): ChildDefaults {
   const envOom = oomScoreFromEnv();
   const envNice = niceFromEnv();
+  // Unlike the numbers, class and IO priority have no computed default: Coder's agent changes neither.
+  const envSched = schedPolicyFromEnv();
+  const envIo = ioPriorityFromEnv();
   return {
     oomScoreAdj: envOom ?? computeChildOomScore(agent ? agent.oomScoreAdj : readOwnOomScoreAdj() ?? 0),
     nice: envNice ?? computeChildNice(agent ? agent.nice : readOwnNice() ?? 0),
-    source: { oomScoreAdj: envOom === undefined ? 'computed' : 'env', nice: envNice === undefined ? 'computed' : 'env' },
+    schedPolicy: envSched ?? null,
+    ioPriority: envIo ?? null,
+    source: {
+      oomScoreAdj: envOom === undefined ? 'computed' : 'env',
+      nice: envNice === undefined ? 'computed' : 'env',
+      schedPolicy: envSched === undefined ? 'default' : 'env',
+      ioPriority: envIo === undefined ? 'default' : 'env',
+    },
   };
 }
 
@@ -66,11 +97,12 @@ function validateSetting(name: string, value: unknown, range: IntegerRange): num
  * then, with management on, the defaults; undefined means the child keeps the agent's.
  * Throws for invalid options before anything is spawned.
  */
-export function resolveChildPriority(options: GuardOptions): { oomScoreAdj?: number; nice?: number; strict: boolean } {
+export function resolveChildPriority(options: GuardOptions): PriorityPlan {
   const settings = validateGuardOptions(options);
   logStartupOnce();
   // Management (and the addon behind it) is only consulted when a default is needed.
-  const needsDefault = settings.oomScoreAdj === undefined || settings.nice === undefined;
+  const needsDefault = settings.oomScoreAdj === undefined || settings.nice === undefined ||
+    settings.schedPolicy === undefined || settings.ioPriority === undefined;
   return applyDefaults(settings, needsDefault && managementState().enabled);
 }
 
@@ -78,6 +110,8 @@ interface CheckedSettings {
   /** number: set it; null: 'inherit'; undefined: not given. */
   oomScoreAdj: number | null | undefined;
   nice: number | null | undefined;
+  schedPolicy: SchedPolicy | null | undefined;
+  ioPriority: IoPriority | null | undefined;
   strict: boolean;
 }
 
@@ -85,19 +119,25 @@ function validateGuardOptions(options: GuardOptions): CheckedSettings {
   const given = (options ?? {}) as GuardOptions;
   const oomScoreAdj = validateSetting('options.oomScoreAdj', given.oomScoreAdj, OOM_SCORE_ADJ_RANGE);
   const nice = validateSetting('options.nice', given.nice, NICE_RANGE);
+  const schedPolicy = validateSchedPolicy(given.schedPolicy);
+  const ioPriority = validateIoPriority(given.ioPriority);
   const strict = given.strict;
   if (strict !== undefined && typeof strict !== 'boolean') throw invalidArgType('options.strict', 'of type boolean', strict);
-  return { oomScoreAdj, nice, strict: strict === true };
+  return { oomScoreAdj, nice, schedPolicy, ioPriority, strict: strict === true };
 }
 
-function applyDefaults(settings: CheckedSettings, managed: boolean): { oomScoreAdj?: number; nice?: number; strict: boolean } {
-  const resolved: { oomScoreAdj?: number; nice?: number; strict: boolean } = { strict: settings.strict };
+function applyDefaults(settings: CheckedSettings, managed: boolean): PriorityPlan {
+  const resolved: PriorityPlan = { strict: settings.strict };
   if (typeof settings.oomScoreAdj === 'number') resolved.oomScoreAdj = settings.oomScoreAdj;
   else if (settings.oomScoreAdj === undefined && managed) {
     resolved.oomScoreAdj = oomScoreFromEnv() ?? computeChildOomScore(recentOwnOomScoreAdj() ?? 0);
   }
   if (typeof settings.nice === 'number') resolved.nice = settings.nice;
   else if (settings.nice === undefined && managed) resolved.nice = niceFromEnv() ?? computeChildNice(readOwnNice() ?? 0);
+  const schedPolicy = settings.schedPolicy === undefined && managed ? schedPolicyFromEnv() : settings.schedPolicy;
+  if (schedPolicy) resolved.schedPolicy = schedPolicy;
+  const ioPriority = settings.ioPriority === undefined && managed ? ioPriorityFromEnv() : settings.ioPriority;
+  if (ioPriority) resolved.ioPriority = ioPriority;
   return resolved;
 }
 
@@ -105,10 +145,7 @@ function applyDefaults(settings: CheckedSettings, managed: boolean): { oomScoreA
  * resolveChildPriority() with management taken as on or off rather than looked up: for
  * tests, where the native addon (which management needs) may not be loaded.
  */
-export function resolveChildPriorityWith(
-  options: GuardOptions,
-  managementEnabled: boolean,
-): { oomScoreAdj?: number; nice?: number; strict: boolean } {
+export function resolveChildPriorityWith(options: GuardOptions, managementEnabled: boolean): PriorityPlan {
   return applyDefaults(validateGuardOptions(options), managementEnabled);
 }
 
@@ -120,15 +157,46 @@ function agentDumpable(): number | null {
   }
 }
 
+/** The child set-up steps whose failure is a warning (fatal under strict), as the addon names them. */
+export type PriorityStep = 'setpriority' | 'oom_score_adj' | 'sched_setscheduler' | 'ioprio_set';
+
+const PRIORITY_STEPS: Record<PriorityStep, { what: string; field: 'nice' | 'oomScoreAdj' | 'schedPolicy' | 'ioPriority' }> = {
+  setpriority: { what: 'niceness', field: 'nice' },
+  oom_score_adj: { what: 'oom score', field: 'oomScoreAdj' },
+  sched_setscheduler: { what: 'scheduling policy', field: 'schedPolicy' },
+  ioprio_set: { what: 'IO priority', field: 'ioPriority' },
+};
+
+export function isPriorityStep(step: unknown): step is PriorityStep {
+  return typeof step === 'string' && Object.hasOwn(PRIORITY_STEPS, step);
+}
+
+/** The field of child.priority a step sets. */
+export function priorityField(step: PriorityStep): 'nice' | 'oomScoreAdj' | 'schedPolicy' | 'ioPriority' {
+  return PRIORITY_STEPS[step].field;
+}
+
 /** Why the kernel may have refused a priority step, for a person fixing it; '' when there is nothing to add. */
-export function failureHint(step: 'setpriority' | 'oom_score_adj', errno: number): string {
+export function failureHint(step: PriorityStep, errno: number): string {
   const code = errnoName(errno);
   if (code === 'EROFS') return '/proc is mounted read-only';
   if (code === 'ENOENT') return '/proc is not mounted';
+  const refused = code === 'EACCES' || code === 'EPERM';
   if (step === 'setpriority') {
-    return code === 'EACCES' || code === 'EPERM' ? "lowering nice below the agent's needs CAP_SYS_NICE" : '';
+    return refused ? "lowering nice below the agent's needs CAP_SYS_NICE" : '';
   }
-  if (code !== 'EACCES' && code !== 'EPERM') return '';
+  if (step === 'sched_setscheduler') {
+    if (!refused) return '';
+    const own = readOwnSchedPolicy();
+    return own === SCHED_POLICY_NUMBERS.idle
+      ? `the agent runs under SCHED_IDLE, which its children inherit, and leaving it needs CAP_SYS_NICE or an RLIMIT_NICE that allows the child's nice`
+      : 'a seccomp filter or security module refused sched_setscheduler';
+  }
+  if (step === 'ioprio_set') {
+    // best-effort and idle need no privilege for one's own process.
+    return refused ? 'a seccomp filter or security module refused ioprio_set' : '';
+  }
+  if (!refused) return '';
   const floor = "going below the agent's floor (oom_score_adj_min) needs CAP_SYS_RESOURCE";
   return agentDumpable() === 0
     ? `the agent is not dumpable (PR_GET_DUMPABLE is 0), so /proc/self/oom_score_adj may not be writable; or ${floor}`
@@ -141,9 +209,16 @@ function showCommand(command: string): string {
   return JSON.stringify(shown);
 }
 
+/** A priority value as a warning shows it: 998, SCHED_IDLE, best-effort:7. */
+function showValue(step: PriorityStep, value: number | SchedPolicy | IoPriority): string {
+  if (step === 'sched_setscheduler') return schedPolicyLabel(value as SchedPolicy);
+  if (step === 'ioprio_set') return formatIoPriority(value as IoPriority);
+  return String(value);
+}
+
 /** What was refused and why: `oom score to -1000: EACCES; going below ...`. */
-function refusal(step: 'setpriority' | 'oom_score_adj', errno: number, value: number): { what: string; why: string } {
-  const what = `${step === 'setpriority' ? 'niceness' : 'oom score'} to ${value}`;
+function refusal(step: PriorityStep, errno: number, value: number | SchedPolicy | IoPriority): { what: string; why: string } {
+  const what = `${PRIORITY_STEPS[step].what} to ${showValue(step, value)}`;
   const hint = failureHint(step, errno);
   return { what, why: `${errnoName(errno)}${hint ? `; ${hint}` : ''}` };
 }
@@ -153,9 +228,9 @@ function refusal(step: 'setpriority' | 'oom_score_adj', errno: number, value: nu
  * e.g. `failed to adjust oom score to -1000 for "sleep 10": EACCES; going below ...`.
  */
 export function describePriorityFailure(
-  step: 'setpriority' | 'oom_score_adj',
+  step: PriorityStep,
   errno: number,
-  value: number,
+  value: number | SchedPolicy | IoPriority,
   command: string,
 ): string {
   const { what, why } = refusal(step, errno, value);
@@ -167,9 +242,9 @@ export function describePriorityFailure(
  * step, value and errno (not per command: a refused setting is refused for every spawn).
  */
 export function reportPriorityFailure(
-  step: 'setpriority' | 'oom_score_adj',
+  step: PriorityStep,
   errno: number,
-  value: number,
+  value: number | SchedPolicy | IoPriority,
   command: string,
 ): string {
   const { what, why } = refusal(step, errno, value);

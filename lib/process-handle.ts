@@ -6,12 +6,16 @@
 // are Node's own code, not an imitation of it.
 import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import type { IoPriority, SchedPolicy } from './types';
+import { encodeIoPriority, SCHED_POLICY_NUMBERS } from './scheduling';
 import type { NativeBinding, NativeChild, NativeExit, NativeStdio, NativeSpawnRequest, NativeSpawnResult } from './native';
 
 /** The priority numbers for one child, already decided by the TypeScript side. */
 export interface PriorityPlan {
   oomScoreAdj?: number;
   nice?: number;
+  schedPolicy?: SchedPolicy;
+  ioPriority?: IoPriority;
   strict: boolean;
 }
 
@@ -186,6 +190,8 @@ export function launchRequest(
     gid: options.gid ?? undefined,
     nice: priority.nice,
     oomScoreAdj: priority.oomScoreAdj,
+    schedPolicy: priority.schedPolicy && SCHED_POLICY_NUMBERS[priority.schedPolicy],
+    ioPriority: priority.ioPriority && encodeIoPriority(priority.ioPriority),
     strict: priority.strict,
     cgroupProcs,
   };

@@ -62,3 +62,15 @@ export function readCapabilities(): { capSysNice: boolean; capSysResource: boole
   const has = (bit: number) => ((effective >> BigInt(bit)) & 1n) === 1n;
   return { capSysNice: has(CAP_SYS_NICE), capSysResource: has(CAP_SYS_RESOURCE) };
 }
+
+/** The agent's scheduling policy number (sched(7): 0 SCHED_OTHER, 3 SCHED_BATCH, 5 SCHED_IDLE), or null. */
+export function readOwnSchedPolicy(): number | null {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'latin1');
+    // Fields after the command's closing parenthesis start at field 3; policy is field 41.
+    const policy = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]);
+    return Number.isInteger(policy) ? policy : null;
+  } catch {
+    return null;
+  }
+}

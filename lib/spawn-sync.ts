@@ -4,8 +4,8 @@ import type { SpawnSyncOptions, SpawnSyncReturns } from 'node:child_process';
 import { codedError, errnoException, invalidArgType, invalidArgValue } from './errors';
 import { loadNative } from './native';
 import type { NativeStdio } from './native';
-import { resolveChildPriority } from './priority';
-import { appliedPriority, killSignalOf, normalizeSpawnArguments, strictFailureNote, validateTimeout, warnUnappliedOnce } from './spawn';
+import { isPriorityStep, resolveChildPriority } from './priority';
+import { appliedPriority, NOTHING_APPLIED, killSignalOf, normalizeSpawnArguments, strictFailureNote, validateTimeout, warnUnappliedOnce } from './spawn';
 import { launchRequest, signalName } from './process-handle';
 import type { ResourceUsage } from './spawn';
 import { normalizeExecArgs, normalizeExecFileArgs, validateMaxBuffer } from './exec';
@@ -96,7 +96,7 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
   if (!binding) {
     // Not Linux, or no addon: Node's own spawnSync, priority not applied.
     const result = nodeChildProcess.spawnSync(command, args as string[], options as SpawnSyncOptions) as GuardedSpawnSyncReturns<string | Buffer>;
-    result.priority = { oomScoreAdj: null, nice: null, warnings: [] };
+    result.priority = { ...NOTHING_APPLIED, warnings: [] };
     warnUnappliedOnce(plan);
     return result;
   }
@@ -123,7 +123,7 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
     const err = errnoException(errno, `spawnSync ${normalized.file}`);
     err.path = normalized.file;
     err.spawnargs = normalized.args.slice(1);
-    if (failed && plan.strict && (native.failedStep === 'setpriority' || native.failedStep === 'oom_score_adj')) {
+    if (failed && plan.strict && isPriorityStep(native.failedStep)) {
       err.message += strictFailureNote(priority);
     }
     result.error = err;

@@ -9,7 +9,7 @@ import { loadNative } from './native';
 import type { NativeExit, NativeSpawnResult } from './native';
 import { GuardedProcessHandle } from './process-handle';
 import type { PriorityPlan } from './process-handle';
-import { reportPriorityFailure, resolveChildPriority } from './priority';
+import { isPriorityStep, priorityField, reportPriorityFailure, resolveChildPriority } from './priority';
 import { warning } from './logger';
 import type { AppliedPriority, GuardOptions } from './types';
 import { Containment } from './cgroup/containment';
@@ -188,19 +188,18 @@ export function appliedPriority(plan: PriorityPlan, outcome: Pick<NativeSpawnRes
   const applied: AppliedPriority = {
     oomScoreAdj: plan.oomScoreAdj ?? null,
     nice: plan.nice ?? null,
+    schedPolicy: plan.schedPolicy ?? null,
+    ioPriority: plan.ioPriority ?? null,
     warnings: [],
   };
   if (!outcome) return applied;
   const failures = [...outcome.warnings];
-  if (outcome.failedStep === 'setpriority' || outcome.failedStep === 'oom_score_adj') {
-    failures.push({ step: outcome.failedStep, errno: outcome.errno });
-  }
+  if (isPriorityStep(outcome.failedStep)) failures.push({ step: outcome.failedStep, errno: outcome.errno });
   for (const { step, errno } of failures) {
-    const value = step === 'setpriority' ? plan.nice : plan.oomScoreAdj;
-    applied.warnings.push(reportPriorityFailure(step, errno, value as number, command));
+    const field = priorityField(step);
+    applied.warnings.push(reportPriorityFailure(step, errno, plan[field]!, command));
     // Not applied: the child kept what it inherited.
-    if (step === 'setpriority') applied.nice = null;
-    else applied.oomScoreAdj = null;
+    applied[field] = null;
   }
   return applied;
 }
@@ -233,7 +232,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   describeContainment(child, containment);
   if (!binding) {
     // Not Linux, or no addon: fall back to Node's own handle, priority not applied.
-    child.priority = { oomScoreAdj: null, nice: null, warnings: [] };
+    child.priority = { ...NOTHING_APPLIED, warnings: [] };
     warnUnappliedOnce(plan);
   } else {
     const handle = new GuardedProcessHandle(binding, plan, containment.procsFiles());
@@ -244,6 +243,8 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     child._handle = handle as unknown as Record<PropertyKey, unknown>;
   }
 
+  // Read before the spawn: Node drops its _handle when the spawn throws.
+  const handle = child._handle as unknown as GuardedProcessHandle | null;
   try {
     (child as unknown as { spawn(o: object): number }).spawn({
       ...normalized.options,
@@ -253,12 +254,13 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
       cwd: normalized.cwd,
       detached: normalized.detached,
     });
-  } finally {
-    if (binding) {
-      const outcome = (child._handle as unknown as GuardedProcessHandle | null)?.outcome;
-      settlePriority(child, plan, outcome, command, containment);
-      watchByGuard(child, outcome, guardPolicy, containment);
-    }
+  } catch (error) {
+    if (binding) settlePriority(child, plan, handle?.outcome, command, containment, error);
+    throw error;
+  }
+  if (binding) {
+    settlePriority(child, plan, handle?.outcome, command, containment);
+    watchByGuard(child, handle?.outcome, guardPolicy, containment);
   }
   return child;
 }
@@ -284,9 +286,21 @@ function watchByGuard(child: GuardedChildProcess, outcome: NativeSpawnResult | u
 }
 
 /** After the launch, whatever its outcome: what was applied, strict's reason, no cgroup left for a child that never ran. */
-function settlePriority(child: GuardedChildProcess, plan: PriorityPlan, outcome: NativeSpawnResult | undefined, command: string, containment: Containment): void {
+function settlePriority(
+  child: GuardedChildProcess,
+  plan: PriorityPlan,
+  outcome: NativeSpawnResult | undefined,
+  command: string,
+  containment: Containment,
+  thrown?: unknown,
+): void {
   child.priority = appliedPriority(plan, outcome, command);
-  if (plan.strict && (outcome?.failedStep === 'setpriority' || outcome?.failedStep === 'oom_score_adj')) explainStrictFailure(child, outcome);
+  if (plan.strict && outcome && isPriorityStep(outcome.failedStep)) {
+    // Node throws, rather than emits, a spawn error other than EACCES, EAGAIN, EMFILE, ENFILE and
+    // ENOENT: a strict EPERM (sched_setscheduler, ioprio_set) is explained on the thrown error.
+    if (thrown instanceof Error) explainStrictError(thrown, child.priority, outcome);
+    else explainStrictFailure(child, outcome);
+  }
   if (!outcome || outcome.errno !== 0) containment.abandon();
 }
 
@@ -317,11 +331,17 @@ function releaseNodeHandle(handle: Record<PropertyKey, unknown>): void {
 
 let unappliedWarned = false;
 
-/** Without the engine a per-spawn oomScoreAdj or nice cannot be applied: say so, once. */
+/** child.priority when the engine applied nothing (no addon): every setting left as inherited. */
+export const NOTHING_APPLIED: Readonly<Omit<AppliedPriority, 'warnings'>> = Object.freeze({
+  oomScoreAdj: null, nice: null, schedPolicy: null, ioPriority: null,
+});
+
+/** Without the engine a per-spawn oomScoreAdj, nice, schedPolicy or ioPriority cannot be applied: say so, once. */
 export function warnUnappliedOnce(plan: PriorityPlan): void {
-  if (unappliedWarned || (plan.oomScoreAdj === undefined && plan.nice === undefined)) return;
+  const asked = plan.oomScoreAdj !== undefined || plan.nice !== undefined || plan.schedPolicy !== undefined || plan.ioPriority !== undefined;
+  if (unappliedWarned || !asked) return;
   unappliedWarned = true;
-  warning('PROCGUARD_NATIVE_UNAVAILABLE', 'oomScoreAdj and nice are not applied: the native engine is not loaded', {
+  warning('PROCGUARD_NATIVE_UNAVAILABLE', 'oomScoreAdj, nice, schedPolicy and ioPriority are not applied: the native engine is not loaded', {
     reason: loadNative().error ?? 'unknown',
   });
 }
@@ -331,16 +351,21 @@ export function strictFailureNote(priority: AppliedPriority): string {
   return ` (strict: ${priority.warnings.join('; ')}; the command did not run)`;
 }
 
+/** The error of a spawn strict stopped: which priority step, and what was applied. */
+function explainStrictError(error: Error, priority: AppliedPriority, outcome: NativeSpawnResult): void {
+  const err = error as Error & { step?: string; priority?: AppliedPriority };
+  err.message += strictFailureNote(priority);
+  err.step = outcome.failedStep;
+  err.priority = priority;
+}
+
 /** Under strict, the 'error' Node emits says which priority step stopped the command. */
 function explainStrictFailure(child: GuardedChildProcess, outcome: NativeSpawnResult): void {
   const emit = child.emit;
   child.emit = function (this: GuardedChildProcess, event: string | symbol, ...rest: unknown[]): boolean {
     if (event === 'error' && rest[0] instanceof Error) {
       child.emit = emit;
-      const err = rest[0] as Error & { step?: string; priority?: AppliedPriority };
-      err.message += strictFailureNote(child.priority);
-      err.step = outcome.failedStep;
-      err.priority = child.priority;
+      explainStrictError(rest[0], child.priority, outcome);
     }
     return emit.apply(this, [event, ...rest] as Parameters<typeof emit>);
   } as typeof child.emit;
@@ -397,7 +422,7 @@ export function spawn(command: string, args?: readonly string[] | GuardedSpawnOp
 function runtimeFallbackSpawn(reason: string, command: string, args?: readonly string[] | GuardedSpawnOptions, options?: GuardedSpawnOptions): GuardedChildProcess {
   warnRuntimeFallbackOnce(reason);
   const child = (nodeChildProcess.spawn as (...a: unknown[]) => GuardedChildProcess)(command, args, options);
-  child.priority = { oomScoreAdj: null, nice: null, warnings: [] };
+  child.priority = { ...NOTHING_APPLIED, warnings: [] };
   child.cgroup = null;
   child.killTree = (signal) => {
     child.kill(signal);

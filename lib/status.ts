@@ -6,7 +6,8 @@ import { childDefaults } from './priority';
 import { readEnvironment } from './environment';
 import type { EnvironmentStatus } from './types';
 import { runtimeStatus } from './runtime/status';
-import { readCapabilities, readOwnNice, readOwnOomScoreAdj } from './self';
+import { readCapabilities, readOwnNice, readOwnOomScoreAdj, readOwnSchedPolicy } from './self';
+import { schedPolicyName } from './scheduling';
 import { guardStatus } from './guard/status';
 
 export function status(): Status {
@@ -27,6 +28,7 @@ export function status(): Status {
   // Re-read every time: protectSelf() or the host may have changed them.
   const oomScoreAdj = readOwnOomScoreAdj();
   const nice = readOwnNice();
+  const schedPolicy = readOwnSchedPolicy();
 
   const result: Status = {
     enabled,
@@ -37,6 +39,7 @@ export function status(): Status {
       pid: process.pid,
       oomScoreAdj,
       nice,
+      schedPolicy: schedPolicy === null ? null : schedPolicyName(schedPolicy),
       dumpable: selfInfo ? selfInfo.dumpable : null,
       capSysNice: capabilities ? capabilities.capSysNice : null,
       capSysResource: capabilities ? capabilities.capSysResource : null,
@@ -47,6 +50,8 @@ export function status(): Status {
       [names.prioMgmt]: process.env[names.prioMgmt],
       [names.oomScore]: process.env[names.oomScore],
       [names.niceScore]: process.env[names.niceScore],
+      [names.schedPolicy]: process.env[names.schedPolicy],
+      [names.ioPriority]: process.env[names.ioPriority],
     },
     childDefaults: process.platform === 'linux'
       ? childDefaults({ oomScoreAdj: oomScoreAdj ?? 0, nice: nice ?? 0 })

@@ -8,12 +8,25 @@ export type { CgroupOptions, EnvironmentStatus, GuardStatus };
 /** A per-spawn priority setting: a number, or 'inherit' to leave the child as the agent is. */
 export type PrioritySetting = number | 'inherit';
 
+/** A CPU scheduling class for a child: SCHED_OTHER (the default class), SCHED_BATCH, SCHED_IDLE. */
+export type SchedPolicy = 'other' | 'batch' | 'idle';
+
+/** An IO priority class for a child; a best-effort level runs from 0 (highest) to 7 (default 4). */
+export interface IoPriority {
+  class: 'best-effort' | 'idle';
+  level?: number;
+}
+
 /** Options procguard adds to every spawn function. */
 export interface GuardOptions {
   /** oom_score_adj for this child (-1000..1000) or 'inherit'. Overrides everything, even when management is off. */
   oomScoreAdj?: PrioritySetting;
   /** nice value for this child (-20..19) or 'inherit'. Overrides everything, even when management is off. */
   nice?: PrioritySetting;
+  /** CPU scheduling class for this child, or 'inherit'. Overrides everything, even when management is off. */
+  schedPolicy?: SchedPolicy | 'inherit';
+  /** IO priority for this child (ioprio_set), or 'inherit'. Overrides everything, even when management is off. */
+  ioPriority?: IoPriority | 'inherit';
   /** When true, a priority step that fails makes the spawn fail and the command never runs. */
   strict?: boolean;
   /** The child's own cgroup: a hard memory cap without swap, pids, cpu weight; joined before exec. */
@@ -28,6 +41,10 @@ export interface AppliedPriority {
   oomScoreAdj: number | null;
   /** The nice value the child runs with, or null when it was left as inherited. */
   nice: number | null;
+  /** The scheduling class the child was put in, or null when it was left as inherited. */
+  schedPolicy: SchedPolicy | null;
+  /** The IO priority the child was given, or null when it was left as inherited. */
+  ioPriority: IoPriority | null;
   /** One line per step that failed, as also sent to the logger. */
   warnings: string[];
 }
@@ -36,8 +53,17 @@ export interface AppliedPriority {
 export interface ChildDefaults {
   oomScoreAdj: number;
   nice: number;
-  /** Where each number came from. */
-  source: { oomScoreAdj: 'env' | 'computed'; nice: 'env' | 'computed' };
+  /** null: the child keeps the agent's class (the default, as in Coder's agent). */
+  schedPolicy: SchedPolicy | null;
+  /** null: the child keeps the agent's IO priority (the default, as in Coder's agent). */
+  ioPriority: IoPriority | null;
+  /** Where each came from. */
+  source: {
+    oomScoreAdj: 'env' | 'computed';
+    nice: 'env' | 'computed';
+    schedPolicy: 'env' | 'default';
+    ioPriority: 'env' | 'default';
+  };
 }
 
 export interface Logger {
@@ -72,6 +98,8 @@ export interface Status {
     pid: number;
     oomScoreAdj: number | null;
     nice: number | null;
+    /** The agent's own scheduling class (e.g. 'SCHED_OTHER'), from /proc/self/stat. */
+    schedPolicy: string | null;
     dumpable: number | null;
     capSysNice: boolean | null;
     capSysResource: boolean | null;

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/prctl.h>
@@ -225,7 +226,27 @@ int pg_child_main(void *arg) {
   /* No other descriptor survives exec: the agent's sockets, files and pipes stay its own. */
   cloexec_from(n);
 
-  /* 8. Credentials, last of the privileged steps. Raw calls: glibc's wrappers would broadcast
+  /* 8. Scheduling policy and IO priority, as late as possible and before the credentials change.
+   *    Late: the agent's thread stays suspended (CLONE_VFORK) until exec, and once this child is
+   *    SCHED_IDLE or in the idle IO class, whatever it still has to do waits behind the whole
+   *    machine while the agent waits for it; so after chdir (a path lookup on a possibly busy
+   *    disk) and stdio, leaving only the credentials and exec's own loading of the program.
+   *    Before the credentials change: leaving SCHED_IDLE needs CAP_SYS_NICE or RLIMIT_NICE, and a
+   *    change of uid drops the capability. Same failure rule as nice: a warning, fatal if strict.
+   *    The policy's priority must be 0 outside the real-time classes; the kernel keeps the nice
+   *    set in step 4 (SCHED_BATCH honours it, SCHED_IDLE ignores it). The IO priority is this
+   *    task's own io_context (clone without CLONE_IO does not share the agent's), kept by exec. */
+  if (plan->set_sched_policy) {
+    struct sched_param param = { 0 };
+    r = call(SYS_sched_setscheduler, 0, plan->sched_policy, (long)&param, 0);
+    if (r < 0) priority_failed(plan, PG_STEP_SCHED_POLICY, (int)-r);
+  }
+  if (plan->set_ioprio) {
+    r = call(SYS_ioprio_set, PG_IOPRIO_WHO_PROCESS, 0, plan->ioprio, 0);
+    if (r < 0) priority_failed(plan, PG_STEP_IOPRIO, (int)-r);
+  }
+
+  /* 9. Credentials, last of the privileged steps. Raw calls: glibc's wrappers would broadcast
    *    the change to every thread of the agent (they share this memory). */
   if (plan->set_uid || plan->set_gid) {
     /* Drop the agent's supplementary groups; failing is harmless when unprivileged. */
@@ -234,13 +255,13 @@ int pg_child_main(void *arg) {
   if (plan->set_gid && (r = call(SYS_setgid, plan->gid, 0, 0, 0)) < 0) fail(plan, PG_STEP_SETGID, (int)-r);
   if (plan->set_uid && (r = call(SYS_setuid, plan->uid, 0, 0, 0)) < 0) fail(plan, PG_STEP_SETUID, (int)-r);
 
-  /* 9. Unblock everything: the command starts with an empty signal mask. */
+  /* 10. Unblock everything: the command starts with an empty signal mask. */
   unsigned long empty = 0;
   call(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
 
-  /* 10. execve, searching the candidates the parent built from PATH, with execvp's rules:
-   *    keep looking past a missing file, remember a permission error, retry a file without
-   *    a #! line through /bin/sh. */
+  /* 11. execve, searching the candidates the parent built from PATH, with execvp's rules:
+   *     keep looking past a missing file, remember a permission error, retry a file without
+   *     a #! line through /bin/sh. */
   int err = ENOENT, saw_eacces = 0;
   for (const char *const *c = plan->candidates; *c; c++) {
     r = call(SYS_execve, (long)*c, (long)plan->argv, (long)plan->envp, 0);

@@ -19,6 +19,8 @@ enum pg_step {
   PG_STEP_OOM_SCORE_ADJ,
   PG_STEP_CHDIR,
   PG_STEP_STDIO,
+  PG_STEP_SCHED_POLICY,
+  PG_STEP_IOPRIO,
   PG_STEP_SETGROUPS,
   PG_STEP_SETGID,
   PG_STEP_SETUID,
@@ -57,6 +59,10 @@ struct pg_child_plan {
   int set_oom_score_adj;
   char oom_score_adj_text[16]; /* preformatted: no formatting in the child */
   int oom_score_adj_len;
+  int set_sched_policy;
+  int sched_policy; /* SCHED_OTHER, SCHED_BATCH or SCHED_IDLE */
+  int set_ioprio;
+  int ioprio; /* the kernel's encoding, class << 13 | level, built by the parent */
   /* The agent is not dumpable, so /proc/self is root-owned: raise dumpable around the write.
    * Only ever set when the child has its own address space (the flag belongs to the mm). */
   int toggle_dumpable;

@@ -33,6 +33,8 @@ const char *StepName(int step) {
     case PG_STEP_OOM_SCORE_ADJ: return "oom_score_adj";
     case PG_STEP_CHDIR: return "chdir";
     case PG_STEP_STDIO: return "dup2";
+    case PG_STEP_SCHED_POLICY: return "sched_setscheduler";
+    case PG_STEP_IOPRIO: return "ioprio_set";
     case PG_STEP_SETGROUPS: return "setgroups";
     case PG_STEP_SETGID: return "setgid";
     case PG_STEP_SETUID: return "setuid";
@@ -122,6 +124,12 @@ LaunchRequest::LaunchRequest(Napi::Object req) {
     plan.oom_score_adj_len = int(text.size());
     memcpy(plan.oom_score_adj_text, text.data(), text.size());
   }
+  // Both already checked and encoded by the TypeScript side: a policy number, an ioprio value.
+  Napi::Value policy = req.Get("schedPolicy"), ioprio = req.Get("ioPriority");
+  plan.set_sched_policy = policy.IsNumber();
+  plan.sched_policy = plan.set_sched_policy ? policy.As<Napi::Number>().Int32Value() : 0;
+  plan.set_ioprio = ioprio.IsNumber();
+  plan.ioprio = plan.set_ioprio ? ioprio.As<Napi::Number>().Int32Value() : 0;
   plan.strict = req.Get("strict").ToBoolean();
 
   Napi::Value cgroupProcsValue = req.Get("cgroupProcs");

@@ -24,6 +24,16 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+/* IO priority (Linux 2.6.13): glibc has neither a wrapper nor the constants. */
+#ifndef SYS_ioprio_set
+#if defined(__x86_64__)
+#define SYS_ioprio_set 251
+#elif defined(__aarch64__)
+#define SYS_ioprio_set 30
+#endif
+#endif
+#define PG_IOPRIO_WHO_PROCESS 1
+
 /* clone3's arguments (Linux 5.3; `cgroup` since 5.7), as the kernel's uapi lays them out. */
 #include <stdint.h>
 struct pg_clone_args {

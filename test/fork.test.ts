@@ -379,7 +379,7 @@ describe('priority of a forked child', () => {
     const own = { oom: readOomScoreAdj('self'), nice: readNice('self') };
     const run = start(pg.fork as unknown as Fork, ['serve'], { oomScoreAdj: 640, nice: 6 } as cp.ForkOptions);
     const { hello } = await run.nextMessage();
-    expect((run.child as unknown as pg.GuardedChildProcess).priority).toEqual({ oomScoreAdj: 640, nice: 6, warnings: [] });
+    expect((run.child as unknown as pg.GuardedChildProcess).priority).toEqual({ oomScoreAdj: 640, nice: 6, schedPolicy: null, ioPriority: null, warnings: [] });
     run.child.disconnect();
     await run.ended;
     expect({ oom: hello.oomScoreAdj, nice: hello.nice }).toEqual({ oom: 640, nice: 6 });
@@ -397,7 +397,7 @@ describe('priority of a forked child', () => {
     const results = lastJson(runNode(script, { env: { CODER_PROC_PRIO_MGMT: '1', CODER_PROC_OTHER: 'x' }, nice: 0 }));
     for (const r of results) {
       expect(r.hello).toMatchObject({ oomScoreAdj: 998, nice: 5, guardEnv: [], connected: true });
-      expect(r.priority).toEqual({ oomScoreAdj: 998, nice: 5, warnings: [] });
+      expect(r.priority).toEqual({ oomScoreAdj: 998, nice: 5, schedPolicy: null, ioPriority: null, warnings: [] });
     }
   });
 

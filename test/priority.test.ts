@@ -83,7 +83,7 @@ describe('management on/off', () => {
     expect(run.result.statusBefore.enabled).toBe(false);
     const child = onlyChild(run);
     expect(child.proc).toMatchObject({ oomScoreAdj: 300, nice: 2 });
-    expect(child.priority).toEqual({ oomScoreAdj: null, nice: null, warnings: [] });
+    expect(child.priority).toEqual({ oomScoreAdj: null, nice: null, schedPolicy: null, ioPriority: null, warnings: [] });
   });
 
   it('turns management off with configure({ enabled: false }) although CODER_PROC_PRIO_MGMT is set', async () => {
@@ -137,7 +137,7 @@ describe('environment overrides', () => {
     });
     const child = onlyChild(run);
     expect(child.proc).toMatchObject({ oomScoreAdj: 10, nice: 1 });
-    expect(child.priority).toEqual({ oomScoreAdj: 10, nice: 1, warnings: [] });
+    expect(child.priority).toEqual({ oomScoreAdj: 10, nice: 1, schedPolicy: null, ioPriority: null, warnings: [] });
     expect(run.result.childDefaults).toMatchObject({ oomScoreAdj: 10, nice: 1, source: { oomScoreAdj: 'env', nice: 'env' } });
   });
 
@@ -177,7 +177,7 @@ describe('per-spawn options', () => {
     });
     const child = onlyChild(run);
     expect(child.proc).toMatchObject({ oomScoreAdj: 100, nice: 3 });
-    expect(child.priority).toEqual({ oomScoreAdj: 100, nice: 3, warnings: [] });
+    expect(child.priority).toEqual({ oomScoreAdj: 100, nice: 3, schedPolicy: null, ioPriority: null, warnings: [] });
   });
 
   it('applies per-spawn oomScoreAdj and nice even when management is off', async () => {
@@ -190,14 +190,14 @@ describe('per-spawn options', () => {
     const run = await runAgent(oneSleeper({ oomScoreAdj: 'inherit', nice: 'inherit' }), { oomScoreAdj: 500, nice: 2, env: ON });
     const child = onlyChild(run);
     expect(child.proc).toMatchObject({ oomScoreAdj: 500, nice: 2 });
-    expect(child.priority).toEqual({ oomScoreAdj: null, nice: null, warnings: [] });
+    expect(child.priority).toEqual({ oomScoreAdj: null, nice: null, schedPolicy: null, ioPriority: null, warnings: [] });
   });
 
   it('mixes \'inherit\' for one setting with the default for the other', async () => {
     const run = await runAgent(oneSleeper({ nice: 'inherit' }), { oomScoreAdj: 500, nice: 2, env: ON });
     const child = onlyChild(run);
     expect(child.proc).toMatchObject({ oomScoreAdj: 998, nice: 2 });
-    expect(child.priority).toEqual({ oomScoreAdj: 998, nice: null, warnings: [] });
+    expect(child.priority).toEqual({ oomScoreAdj: 998, nice: null, schedPolicy: null, ioPriority: null, warnings: [] });
   });
 
   it.each([

@@ -148,7 +148,7 @@ describe.skipIf(!sys.available)(`a non-dumpable agent (file-capability node run 
     const child = onlyChild(run);
     expect(child.proc.oomScoreAdj).toBe(998);
     expect(child.proc.nice).toBe(5);
-    expect(child.priority).toEqual({ oomScoreAdj: 998, nice: 5, warnings: [] });
+    expect(child.priority).toEqual({ oomScoreAdj: 998, nice: 5, schedPolicy: null, ioPriority: null, warnings: [] });
     expect(child.proc.uid.split(/\s+/).map(Number)).toEqual([sys.uid, sys.uid, sys.uid, sys.uid]);
   });
 

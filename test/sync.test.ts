@@ -424,17 +424,17 @@ describe('priority management in sync children', () => {
     expect(r.execFileSync).toEqual(expected);
     expect(r.execSync).toEqual(expected);
     expect(r.withEnv).toEqual({ ...expected, keep: 'given' });
-    expect(r.priority).toEqual({ oomScoreAdj: 998, nice: 5, warnings: [] });
+    expect(r.priority).toEqual({ oomScoreAdj: 998, nice: 5, schedPolicy: null, ioPriority: null, warnings: [] });
     expect(r.keys).toEqual(['status', 'signal', 'output', 'pid', 'stdout', 'stderr']);
   });
 
   it('applies per-spawn oomScoreAdj and nice, and leaves them with "inherit"', () => {
     const set = pg.spawnSync(process.execPath, ['-e', REPORT], { encoding: 'utf8', oomScoreAdj: 640, nice: 6 });
     expect(JSON.parse(set.stdout)).toMatchObject({ oom: 640, nice: 6 });
-    expect(set.priority).toEqual({ oomScoreAdj: 640, nice: 6, warnings: [] });
+    expect(set.priority).toEqual({ oomScoreAdj: 640, nice: 6, schedPolicy: null, ioPriority: null, warnings: [] });
     const inherit = pg.spawnSync(process.execPath, ['-e', REPORT], { encoding: 'utf8', oomScoreAdj: 'inherit', nice: 'inherit' });
     expect(JSON.parse(inherit.stdout)).toMatchObject({ oom: readOomScoreAdj('self'), nice: readNice('self') });
-    expect(inherit.priority).toEqual({ oomScoreAdj: null, nice: null, warnings: [] });
+    expect(inherit.priority).toEqual({ oomScoreAdj: null, nice: null, schedPolicy: null, ioPriority: null, warnings: [] });
     const viaExec = pg.execSync(`${process.execPath} -e ${JSON.stringify(REPORT)}`, { encoding: 'utf8', oomScoreAdj: 700, nice: 2 } as cp.ExecSyncOptions);
     expect(JSON.parse(viaExec as string)).toMatchObject({ oom: 700, nice: 2 });
   });
@@ -442,7 +442,7 @@ describe('priority management in sync children', () => {
   it('strips CODER_PROC_* from a given env with management off, and reports nothing applied', () => {
     const r = pg.spawnSync(process.execPath, ['-e', REPORT], { encoding: 'utf8', env: { CODER_PROC_PRIO_MGMT: '1', KEEP_ME: 'k' } });
     expect(JSON.parse(r.stdout)).toEqual({ oom: readOomScoreAdj('self'), nice: readNice('self'), guardEnv: [], keep: 'k' });
-    expect(r.priority).toEqual({ oomScoreAdj: null, nice: null, warnings: [] });
+    expect(r.priority).toEqual({ oomScoreAdj: null, nice: null, schedPolicy: null, ioPriority: null, warnings: [] });
   });
 
   it('keeps priority and resourceUsage off the result\'s keys (they are not enumerable)', () => {

@@ -1,4 +1,4 @@
-// `procguard run [--memory-max 2G] [--oom-score-adj N] [--nice N] -- cmd args...`: runs a command
+// `procguard run [--memory-max 2G] [--oom-score-adj N] [--nice N] [--sched-policy idle] -- cmd args...`: runs a command
 // the way /usr/bin/time -v would, then prints its resource usage and the OOM verdict, and exits
 // with the command's status (128 + the signal's number when a signal ended it, as shells do).
 import { constants as osConstants } from 'node:os';
@@ -7,10 +7,19 @@ import type { GuardedChildProcess } from '../spawn';
 import type { GuardOptions } from '../types';
 import type { CliIo } from './subcommand';
 import { guard as startGuard } from '../guard';
+import {
+  formatIoPriority,
+  IO_PRIORITY_VARIABLE_ALLOWED,
+  parseIoPriorityVariable,
+  parseSchedPolicyVariable,
+  SCHED_POLICY_VARIABLE_ALLOWED,
+  schedPolicyLabel,
+} from '../scheduling';
 
 
 export const runUsage = {
-  args: '[--memory-max SIZE] [--memory-swap-max SIZE] [--pids-max N] [--oom-score-adj N] [--nice N] [--strict] [--guard] -- command [args...]',
+  args: '[--memory-max SIZE] [--memory-swap-max SIZE] [--pids-max N] [--cpu-weight N] [--io-weight N] [--oom-score-adj N] [--nice N] ' +
+    '[--sched-policy other|batch|idle] [--io-priority best-effort[:0-7]|idle] [--strict] [--guard] -- command [args...]',
   summary: 'run a command in its own capped cgroup, then print its resource usage and OOM verdict',
 };
 
@@ -40,8 +49,21 @@ function parseRunArgs(argv: string[]): { command: string; args: string[]; option
     if (arg === '--memory-max') cgroup.memoryMax = value(arg);
     else if (arg === '--memory-swap-max') cgroup.memorySwapMax = value(arg);
     else if (arg === '--pids-max') cgroup.pidsMax = integer(arg);
+    else if (arg === '--cpu-weight') cgroup.cpuWeight = integer(arg);
+    else if (arg === '--io-weight') cgroup.ioWeight = integer(arg);
     else if (arg === '--oom-score-adj') options.oomScoreAdj = integer(arg);
     else if (arg === '--nice') options.nice = integer(arg);
+    else if (arg === '--sched-policy') {
+      const v = value(arg);
+      const policy = parseSchedPolicyVariable(v);
+      if (policy === undefined) throw new RunUsageError(`${arg} ${SCHED_POLICY_VARIABLE_ALLOWED}, not ${JSON.stringify(v)}`);
+      options.schedPolicy = policy ?? 'inherit';
+    } else if (arg === '--io-priority') {
+      const v = value(arg);
+      const priority = parseIoPriorityVariable(v);
+      if (priority === undefined) throw new RunUsageError(`${arg} ${IO_PRIORITY_VARIABLE_ALLOWED}, not ${JSON.stringify(v)}`);
+      options.ioPriority = priority ?? 'inherit';
+    }
     else if (arg === '--strict') options.strict = true;
     else if (arg === '--guard') guard = true;
     else if (arg.startsWith('-')) throw new RunUsageError(`unknown option ${JSON.stringify(arg)}`);
@@ -64,7 +86,10 @@ export function formatRunReport(child: GuardedChildProcess, code: number | null,
   const u = child.resourceUsage;
   const lines = [`procguard run: ${child.spawnargs.join(' ')}`];
   lines.push(`  exit: ${signal ? `killed by ${signal}` : `status ${code}`}`);
-  lines.push(`  priority: oom_score_adj ${child.priority.oomScoreAdj ?? 'inherited'}, nice ${child.priority.nice ?? 'inherited'}`);
+  const p = child.priority;
+  const policy = p.schedPolicy ? schedPolicyLabel(p.schedPolicy) : 'inherited';
+  lines.push(`  priority: oom_score_adj ${p.oomScoreAdj ?? 'inherited'}, nice ${p.nice ?? 'inherited'}, ` +
+    `scheduling policy ${policy}, IO priority ${p.ioPriority ? formatIoPriority(p.ioPriority) : 'inherited'}`);
   for (const warning of child.priority.warnings) lines.push(`  warning: ${warning}`);
   if (u) {
     lines.push(`  wall time: ${(u.wallMicros / 1e6).toFixed(3)} s, user ${(u.userCpuMicros / 1e6).toFixed(3)} s, system ${(u.systemCpuMicros / 1e6).toFixed(3)} s`);

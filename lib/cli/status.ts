@@ -1,6 +1,7 @@
 // `procguard status [--json]`: status() as data, or as aligned lines for a person.
 import type { Status } from '../types';
 import { status } from '../status';
+import { formatIoPriority, schedPolicyLabel } from '../scheduling';
 import { UsageError } from './subcommand';
 import type { Subcommand } from './subcommand';
 
@@ -35,6 +36,7 @@ export function formatStatus(s: Status): string {
     ['agent pid', String(s.agent.pid)],
     ['agent oom_score_adj', s.agent.oomScoreAdj === null ? 'unknown' : String(s.agent.oomScoreAdj)],
     ['agent nice', s.agent.nice === null ? 'unknown' : String(s.agent.nice)],
+    ['agent scheduling policy', s.agent.schedPolicy ?? 'unknown'],
     ['agent dumpable', s.agent.dumpable === null ? noAddon : String(s.agent.dumpable)],
     ['CAP_SYS_NICE', yesNo(s.agent.capSysNice)],
     ['CAP_SYS_RESOURCE', yesNo(s.agent.capSysResource)],
@@ -50,6 +52,13 @@ export function formatStatus(s: Status): string {
       ? `from ${oomVariable}` : `computed from the agent's ${s.agent.oomScoreAdj ?? 'unknown'}`}${whenOff})`]);
     rows.push(['child nice', `${defaults.nice} (${defaults.source.nice === 'env'
       ? `from ${niceVariable}` : `computed from the agent's ${s.agent.nice ?? 'unknown'}`}${whenOff})`]);
+    const [schedVariable, ioVariable] = [`${s.envPrefix}SCHED_POLICY`, `${s.envPrefix}IO_PRIORITY`];
+    rows.push(['child scheduling policy', defaults.schedPolicy === null
+      ? `inherited from the agent (${defaults.source.schedPolicy === 'env' ? `${schedVariable}=inherit` : 'the default'})`
+      : `${schedPolicyLabel(defaults.schedPolicy)} (from ${schedVariable}${whenOff})`]);
+    rows.push(['child IO priority', defaults.ioPriority === null
+      ? `inherited from the agent (${defaults.source.ioPriority === 'env' ? `${ioVariable}=inherit` : 'the default'})`
+      : `${formatIoPriority(defaults.ioPriority)} (from ${ioVariable}${whenOff})`]);
   } else {
     rows.push(['child defaults', `none (${s.platform} is not linux)`]);
   }

@@ -5,6 +5,7 @@ import { spawn as nodeSpawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { denySyscallsCommand } from './deny-syscalls';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
 export const AGENT = path.join(FIXTURES, 'agent.cjs');
@@ -41,6 +42,10 @@ export interface ProcView {
   sigBlk: string;
   capEff: string;
   procOwner: number;
+  /** sched(7) policy number from /proc/<pid>/sched: 0 SCHED_OTHER, 3 SCHED_BATCH, 5 SCHED_IDLE. */
+  schedPolicy: number;
+  /** `ionice -p <pid>`: 'none: prio 0', 'best-effort: prio 7', 'idle'. */
+  ioPriority: string;
 }
 
 export interface SpawnOutcome {
@@ -49,7 +54,13 @@ export interface SpawnOutcome {
   thrown?: Record<string, unknown>;
   error?: Record<string, unknown>;
   started?: 'spawn' | 'error' | 'timeout';
-  priority?: { oomScoreAdj: number | null; nice: number | null; warnings: string[] } | null;
+  priority?: {
+    oomScoreAdj: number | null;
+    nice: number | null;
+    schedPolicy: string | null;
+    ioPriority: { class: string; level?: number } | null;
+    warnings: string[];
+  } | null;
   priorityAfterClose?: unknown;
   proc?: ProcView;
   exitCode?: number | null;
@@ -86,6 +97,10 @@ export interface AgentLaunch {
   oomMayFail?: boolean;
   /** The agent's absolute nice value (set with nice(1) before node starts). */
   nice?: number;
+  /** The agent's own scheduling class, set with chrt(1) before node starts. */
+  schedPolicy?: 'batch' | 'idle';
+  /** Run the agent under a seccomp filter that makes these system calls fail with EPERM (test/helpers/deny-syscalls.c). */
+  denySyscalls?: string[];
   /** Run the agent as this uid/gid. */
   uid?: number;
   gid?: number;
@@ -113,7 +128,10 @@ export async function runAgent(plan: AgentPlan, launch: AgentLaunch = {}): Promi
     );
   }
   const relativeNice = launch.nice === undefined ? 0 : launch.nice - os.getPriority();
-  steps.push(`exec nice -n ${relativeNice} "$0" "$@"`);
+  const wrappers: string[] = [];
+  if (launch.denySyscalls?.length) wrappers.push(denySyscallsCommand(launch.denySyscalls));
+  if (launch.schedPolicy) wrappers.push(`chrt --${launch.schedPolicy} 0`);
+  steps.push(`exec ${wrappers.join(' ')}${wrappers.length ? ' ' : ''}nice -n ${relativeNice} "$0" "$@"`);
   const env: Record<string, string> = { PATH: process.env.PATH || '/usr/local/bin:/usr/bin:/bin', ...(launch.env ?? {}) };
   const child = nodeSpawn('/bin/sh', ['-c', steps.join('; '), node, AGENT, JSON.stringify(plan)], {
     env,

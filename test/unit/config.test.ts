@@ -102,6 +102,7 @@ describe('management on or off', () => {
     expect(config.managementRequested()).toEqual({ requested: true, reason: 'MYAGENT_PRIO_MGMT is set' });
     expect(config.variableNames()).toEqual({
       prioMgmt: 'MYAGENT_PRIO_MGMT', oomScore: 'MYAGENT_OOM_SCORE', niceScore: 'MYAGENT_NICE_SCORE',
+      schedPolicy: 'MYAGENT_SCHED_POLICY', ioPriority: 'MYAGENT_IO_PRIORITY',
     });
   });
 });

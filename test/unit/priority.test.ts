@@ -47,7 +47,7 @@ describe('childDefaults', () => {
   it('computes from the given agent values', async () => {
     const { priority } = await fresh();
     expect(priority.childDefaults({ oomScoreAdj: -1000, nice: 3 })).toEqual({
-      oomScoreAdj: 0, nice: 8, source: { oomScoreAdj: 'computed', nice: 'computed' },
+      oomScoreAdj: 0, nice: 8, schedPolicy: null, ioPriority: null, source: { oomScoreAdj: 'computed', nice: 'computed', schedPolicy: 'default', ioPriority: 'default' },
     });
   });
 
@@ -63,7 +63,7 @@ describe('childDefaults', () => {
     process.env.CODER_PROC_NICE_SCORE = '+2';
     const { priority, lines } = await fresh();
     expect(priority.childDefaults({ oomScoreAdj: 0, nice: 0 })).toEqual({
-      oomScoreAdj: -500, nice: 2, source: { oomScoreAdj: 'env', nice: 'env' },
+      oomScoreAdj: -500, nice: 2, schedPolicy: null, ioPriority: null, source: { oomScoreAdj: 'env', nice: 'env', schedPolicy: 'default', ioPriority: 'default' },
     });
     expect(lines.filter((line) => line.level === 'warn')).toEqual([]);
   });
@@ -82,7 +82,7 @@ describe('childDefaults', () => {
     const { priority, lines } = await fresh();
     for (let i = 0; i < 3; i++) {
       expect(priority.childDefaults({ oomScoreAdj: 0, nice: 0 })).toEqual({
-        oomScoreAdj: 998, nice: 5, source: { oomScoreAdj: 'computed', nice: 'computed' },
+        oomScoreAdj: 998, nice: 5, schedPolicy: null, ioPriority: null, source: { oomScoreAdj: 'computed', nice: 'computed', schedPolicy: 'default', ioPriority: 'default' },
       });
     }
     const warnings = lines.filter((line) => line.level === 'warn');

@@ -29,9 +29,9 @@ describe('status()', () => {
       agent: { pid: process.pid, oomScoreAdj: oom },
       envPrefix: 'CODER_PROC_',
       env: { CODER_PROC_PRIO_MGMT: '', CODER_PROC_OOM_SCORE: undefined, CODER_PROC_NICE_SCORE: '4' },
-      childDefaults: { oomScoreAdj: oom < 0 ? 0 : oom >= 998 ? 1000 : 998, nice: 4, source: { oomScoreAdj: 'computed', nice: 'env' } },
+      childDefaults: { oomScoreAdj: oom < 0 ? 0 : oom >= 998 ? 1000 : 998, nice: 4, schedPolicy: null, ioPriority: null, source: { oomScoreAdj: 'computed', nice: 'env', schedPolicy: 'default', ioPriority: 'default' } },
     });
-    expect(Object.keys(s.env)).toEqual(['CODER_PROC_PRIO_MGMT', 'CODER_PROC_OOM_SCORE', 'CODER_PROC_NICE_SCORE']);
+    expect(Object.keys(s.env)).toEqual(['CODER_PROC_PRIO_MGMT', 'CODER_PROC_OOM_SCORE', 'CODER_PROC_NICE_SCORE', 'CODER_PROC_SCHED_POLICY', 'CODER_PROC_IO_PRIORITY']);
     expect(s.agent.capSysNice).toBeTypeOf('boolean');
     expect(s.agent.capSysResource).toBeTypeOf('boolean');
     if (loaded.binding) {

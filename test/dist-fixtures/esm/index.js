@@ -32,7 +32,7 @@ async function main() {
     const child = spawn('sh', ['-c', 'exit 3'], { oomScoreAdj: 500, env });
     const code = await new Promise((resolve) => child.on('close', resolve));
     assert.equal(code, 3);
-    assert.deepEqual(child.priority, { oomScoreAdj: null, nice: null, warnings: [] });
+    assert.deepEqual(child.priority, { oomScoreAdj: null, nice: null, schedPolicy: null, ioPriority: null, warnings: [] });
     return;
   }
   assert.equal(st.native, true, `the addon did not load: ${st.nativeError}`);
