@@ -63,6 +63,7 @@ export type {
   MemoryGuardOptions,
 } from './guard';
 export type { ProtectResult } from './protect';
+export type { ExitMessage, SpawnMessage } from './diagnostics';
 export type {
   AppliedPriority,
   ChildDefaults,
