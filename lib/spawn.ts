@@ -8,8 +8,9 @@ import { isGuardVariable } from './env';
 import { ownOptions } from './own-options';
 import { loadNative } from './native';
 import type { NativeExit, NativeSpawnResult } from './native';
-import { GuardedProcessHandle } from './process-handle';
+import { GuardedProcessHandle, signalName } from './process-handle';
 import { childProcessAround } from './child-object';
+import { cgroupDirOf, publishExit, publishSpawn } from './diagnostics';
 import type { PriorityPlan } from './process-handle';
 import { isPriorityStep, priorityField, reportPriorityFailure, resolveChildPriority } from './priority';
 import { warning } from './logger';
@@ -18,6 +19,8 @@ import { Containment } from './cgroup/containment';
 import type { ResourceUsage } from './cgroup/containment';
 import type { ChildCgroup } from './cgroup/child-cgroup';
 import type { OomKill } from './cgroup/oom-verdict';
+import { guardPolicyOf, watchChild } from './guard';
+import type { GuardKill, GuardPolicy } from './guard';
 import { asyncEngine, warnRuntimeFallbackOnce } from './runtime/engine';
 import { RuntimeChildProcess } from './runtime/child-process';
 import { nodeChildProcess } from './node-child-process';
@@ -29,8 +32,8 @@ export interface GuardedChildProcess extends ChildProcess {
   priority: AppliedPriority;
   /** Set before 'exit': rusage from waitid, and the kernel's counters of its own cgroup when it had one. */
   resourceUsage?: ResourceUsage;
-  /** Set before 'exit': null, or why the kernel's OOM killer ended it. */
-  oomKill?: OomKill | null;
+  /** Set before 'exit': null, or why the kernel's OOM killer (or procguard's guard) ended it. */
+  oomKill?: OomKill | GuardKill | null;
   /** The child's own cgroup (options.cgroup), or null. */
   cgroup: ChildCgroup | null;
   /** Ends the child and every descendant (cgroup.kill, or freeze/signal/thaw; a /proc walk without a cgroup). */
@@ -227,6 +230,7 @@ export function appliedPriority(plan: PriorityPlan, outcome: Pick<NativeSpawnRes
 export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): GuardedChildProcess {
   const { binding } = loadNative();
   const plan = resolveChildPriority(guard);
+  const guardPolicy = guardPolicyOf(normalized.options.guard);
   const containment = new Containment(normalized.options.cgroup, !!binding);
   const command = [normalized.file, ...normalized.args.slice(1)].join(' ');
   if (binding && asyncEngine().kind === 'thread') {
@@ -239,6 +243,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
       outcome = child.launch(binding, normalized, plan, containment.procsFiles());
     } finally {
       settlePriority(child, plan, outcome, command, containment);
+      watchByGuard(child, outcome, guardPolicy, containment);
     }
     return child;
   }
@@ -273,7 +278,10 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     if (binding) settlePriority(child, plan, handle?.outcome, command, containment, error);
     throw error;
   }
-  if (binding) settlePriority(child, plan, handle?.outcome, command, containment);
+  if (binding) {
+    settlePriority(child, plan, handle?.outcome, command, containment);
+    watchByGuard(child, handle?.outcome, guardPolicy, containment);
+  }
   return child;
 }
 
@@ -286,7 +294,27 @@ function describeContainment(child: GuardedChildProcess, containment: Containmen
 function finishContained(child: GuardedChildProcess, containment: Containment, exit: NativeExit): void {
   const { resourceUsage, oomKill } = containment.finish(child.pid!, exit);
   child.resourceUsage = resourceUsage;
-  child.oomKill = oomKill;
+  child.oomKill = guardVerdicts.get(child)?.() ?? oomKill;
+  publishExit(() => ({
+    pid: child.pid!,
+    file: child.spawnfile,
+    spawnargs: child.spawnargs,
+    sync: false,
+    code: exit.signal ? null : exit.exitCode,
+    signal: exit.signal ? (signalName(exit.signal) as NodeJS.Signals) : null,
+    resourceUsage,
+    oomKill: child.oomKill ?? null,
+    cgroup: cgroupDirOf(containment.cgroup),
+    child,
+  }));
+}
+
+/** Per running child: the guard's verdict at its exit (the guard's own registry holds the rest). */
+const guardVerdicts = new WeakMap<GuardedChildProcess, () => GuardKill | null>();
+
+/** A child that runs is the guard's to watch, when the guard runs (lib/guard/). */
+function watchByGuard(child: GuardedChildProcess, outcome: NativeSpawnResult | undefined, policy: GuardPolicy, containment: Containment): void {
+  if (outcome && outcome.errno === 0) guardVerdicts.set(child, watchChild(outcome.pid, policy, containment.cgroup));
 }
 
 /** After the launch, whatever its outcome: what was applied, strict's reason, no cgroup left for a child that never ran. */
@@ -306,6 +334,15 @@ function settlePriority(
     else explainStrictFailure(child, outcome);
   }
   if (!outcome || outcome.errno !== 0) containment.abandon();
+  else publishSpawn(() => ({
+    pid: child.pid!,
+    file: child.spawnfile,
+    spawnargs: child.spawnargs,
+    sync: false,
+    priority: child.priority!,
+    cgroup: cgroupDirOf(containment.cgroup),
+    child,
+  }));
 }
 
 let unappliedWarned = false;
