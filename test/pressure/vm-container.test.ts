@@ -32,6 +32,10 @@ const containers = [
       ],
     },
   },
+  // The guard issue's group-kill scenario, in the pod: an uncapped child grows toward the
+  // container's limit; with memory.oom.group=1 the kernel would take the agent with it.
+  { name: 'pod-guard', cgroupMount: 'ro', agent: 'guard-agent.cjs', plan: { guard: {}, children: [{ name: 'balloon', command: '/bin/node', args: [`${GUEST_JOB_DIR}/cgroup-balloon.cjs`, '{}'], ready: 'BALLOON {"event":"started"' }], maxMs: 60_000 } },
+  { name: 'pod-no-guard', cgroupMount: 'ro', agent: 'guard-agent.cjs', plan: { children: [{ name: 'balloon', command: '/bin/node', args: [`${GUEST_JOB_DIR}/cgroup-balloon.cjs`, '{}'], ready: 'BALLOON {"event":"started"' }], maxMs: 60_000 } },
   { name: 'pod-writable', cgroupMount: 'rw', plan: { status: true, spawns: [priorities, balloon('64M'), { command: 'cat', args: ['/proc/self/cgroup'], options: { cgroup: { pidsMax: 16 } } }] } },
 ];
 
@@ -59,7 +63,7 @@ beforeAll(async () => {
     '/bin/runc': RUNC,
     [LIBSECCOMP]: LIBSECCOMP,
   };
-  for (const name of ['cgroup-agent.cjs', 'cgroup-balloon.cjs']) files[`${GUEST_JOB_DIR}/${name}`] = path.join(FIXTURES, name);
+  for (const name of ['cgroup-agent.cjs', 'cgroup-balloon.cjs', 'guard-agent.cjs']) files[`${GUEST_JOB_DIR}/${name}`] = path.join(FIXTURES, name);
   try {
     run = await runNodeScriptInVm({
       script: path.join(__dirname, 'vm-jobs', 'container-scenarios.cjs'),
@@ -75,11 +79,11 @@ beforeAll(async () => {
   }
 }, VM_TIME_LIMIT_MS + 60_000);
 
-function container(context: TestContext, name: string): ContainerResult {
+function container(context: TestContext, name: string, { agentReports = true } = {}): ContainerResult {
   requireOrSkip(context, unavailable);
   const found = (run!.results as ContainerResult[]).find((r) => r.name === name);
   expect(found, `container ${name} ran (job output: ${run!.jobOutput.slice(-2000)})`).toBeDefined();
-  expect(found!.agent, `the agent in ${name} reported (runc ${JSON.stringify(found!.runc)}: ${found!.stderr})`).not.toBeNull();
+  if (agentReports) expect(found!.agent, `the agent in ${name} reported (runc ${JSON.stringify(found!.runc)}: ${found!.stderr})`).not.toBeNull();
   return found!;
 }
 
@@ -117,6 +121,26 @@ describe("runc, a pod's default container: cgroup namespace, /sys/fs/cgroup read
     expect(required.thrown.message).toContain('containerd 2.1+ `cgroup_writable = true`');
     expect(optional).toMatchObject({ code: 0, cgroup: null });
     expect(optionalAgain).toMatchObject({ code: 0, cgroup: null });
+  });
+});
+
+describe("runc, the pod's container: the guard's group-kill scenario", () => {
+  it('with the guard, the growing child is killed before the limit and the container (the agent) lives: no OOM kill, no group kill', (context) => {
+    const { agent, runc } = container(context, 'pod-guard');
+    const facts = JSON.stringify({ ...agent, logs: agent.logs.slice(-10) }).slice(0, 4000);
+    expect(runc.code, facts).toBe(0);
+    const [child] = agent.children;
+    expect(child.signal, facts).toMatch(/^SIG(TERM|KILL)$/);
+    expect(child.oomKill, facts).toMatchObject({ cause: 'procguard-guard' });
+    expect(agent.events.filter((e: { type: string }) => e.type === 'kill')[0], facts).toMatchObject({ pid: child.pid, dryRun: false });
+    expect(agent.counters, facts).toMatchObject({ oomKill: 0, oomGroupKill: 0 });
+  });
+
+  it('without the guard (the control), the kernel kills the whole container, agent included, at its limit', (context) => {
+    const result = container(context, 'pod-no-guard', { agentReports: false });
+    expect(result.agent, 'the agent never got to report').toBeNull();
+    expect(result.runc.code, result.stderr).toBe(137); // runc run: the container's init died of SIGKILL
+    expect(run!.kernelLog).toMatch(/pod-pod-no-guard\/ctr are going to be killed due to memory\.oom\.group set/);
   });
 });
 

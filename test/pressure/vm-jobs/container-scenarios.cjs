@@ -5,7 +5,7 @@
 // Then the same container with a writable cgroup mount. Inside, test/fixtures/cgroup-agent.cjs
 // reports status() and its spawns; one `PROCGUARD-RESULT {"kind":"container",...}` per container.
 //
-// argv[2]: JSON [{ name, cgroupMount: 'ro' | 'rw', plan }]
+// argv[2]: JSON [{ name, cgroupMount: 'ro' | 'rw', agent?: fixture file (default cgroup-agent.cjs), plan }]
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -17,7 +17,7 @@ const CONTAINER_MEMORY_MAX = 400 * MB;
 const BURSTABLE_OOM_SCORE_ADJ = 937; // kubelet: 1000 - 1000 * request / capacity, here a 64M request on 1G
 
 /** The OCI config a pod's container gets by default (containerd's CRI defaults), as runc reads it. */
-function podConfig(name, cgroupMount, plan) {
+function podConfig(name, cgroupMount, agent, plan) {
   const caps = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
     'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_AUDIT_WRITE', 'CAP_SYS_NICE'];
   const bind = (dir) => ({ destination: dir, type: 'bind', source: dir, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
@@ -26,7 +26,7 @@ function podConfig(name, cgroupMount, plan) {
     process: {
       terminal: false,
       user: { uid: 0, gid: 0 },
-      args: ['/bin/node', path.join(HERE, 'cgroup-agent.cjs'), JSON.stringify(plan)],
+      args: ['/bin/node', path.join(HERE, agent), JSON.stringify(plan)],
       env: ['PATH=/bin', 'PROCGUARD_ROOT=/project', 'CODER_PROC_PRIO_MGMT=1', 'KUBERNETES_SERVICE_HOST=10.96.0.1', 'KUBERNETES_SERVICE_PORT=443', `HOSTNAME=${name}`],
       cwd: '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps },
@@ -58,12 +58,12 @@ function podConfig(name, cgroupMount, plan) {
   };
 }
 
-function runContainer({ name, cgroupMount, plan }) {
+function runContainer({ name, cgroupMount, agent = 'cgroup-agent.cjs', plan }) {
   const bundle = `/tmp/bundle-${name}`;
   const rootfs = path.join(bundle, 'rootfs');
   for (const dir of ['proc', 'dev', 'sys', 'tmp', 'bin', 'lib', 'lib64', 'etc', 'project', 'node_modules']) fs.mkdirSync(path.join(rootfs, dir), { recursive: true });
   fs.symlinkSync('/project', path.join(rootfs, 'node_modules', 'procguard'));
-  fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(podConfig(name, cgroupMount, plan)));
+  fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(podConfig(name, cgroupMount, agent, plan)));
   const started = Date.now();
   return new Promise((resolve) => {
     // --no-pivot: the VM's root is the initramfs, which pivot_root cannot leave.
