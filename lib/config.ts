@@ -3,6 +3,7 @@ import type { Config, Logger } from './types';
 import { invalidArgType, invalidArgValue } from './errors';
 import { defaultLogger, info, logger, setLogger, warning } from './logger';
 import { loadNative } from './native';
+import { hasOwnOption, ownOptions } from './own-options';
 import { cgroupParentProblem } from './cgroup/delegation';
 import { warnEnvironmentOnce } from './environment';
 
@@ -22,6 +23,7 @@ export function configure(options: Config): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw invalidArgType('options', 'of type object', options);
   }
+  options = ownOptions(options);
   const { enabled, envPrefix: prefix, logger: nextLogger, cgroupParent: parent } = options;
   if (enabled !== undefined && typeof enabled !== 'boolean') {
     throw invalidArgType('options.enabled', 'of type boolean', enabled);
@@ -45,10 +47,10 @@ export function configure(options: Config): void {
     throw invalidArgType('options.logger', 'an object with info() and warn() methods', nextLogger);
   }
 
-  if ('enabled' in options) enabledOverride = enabled;
-  if ('envPrefix' in options) envPrefix = prefix ?? DEFAULT_ENV_PREFIX;
-  if ('logger' in options) setLogger(nextLogger ?? defaultLogger);
-  if ('cgroupParent' in options) cgroupParent = parent;
+  if (hasOwnOption(options, 'enabled')) enabledOverride = enabled;
+  if (hasOwnOption(options, 'envPrefix')) envPrefix = prefix ?? DEFAULT_ENV_PREFIX;
+  if (hasOwnOption(options, 'logger')) setLogger(nextLogger ?? defaultLogger);
+  if (hasOwnOption(options, 'cgroupParent')) cgroupParent = parent;
 }
 
 function isLogger(value: unknown): value is Logger {

@@ -4,6 +4,7 @@ import type { ExecException } from 'node:child_process';
 import { promisify, getSystemErrorName } from 'node:util';
 import { codedError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { killSignalOf, spawn, validateTimeout } from './spawn';
+import { ownOptions } from './own-options';
 import type { GuardedChildProcess } from './spawn';
 import type { GuardOptions } from './types';
 
@@ -26,7 +27,7 @@ export function normalizeExecArgs(command: unknown, options: unknown, callback: 
     callback = options;
     options = undefined;
   }
-  const opts: Record<string, unknown> = { ...(options as object) };
+  const opts = ownOptions(options as Record<string, unknown>);
   opts.shell = typeof opts.shell === 'string' ? opts.shell : true;
   return { file: command, options: opts, callback };
 }
@@ -47,7 +48,7 @@ export function normalizeExecFileArgs(file: unknown, args: unknown, options: unk
   else if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
     throw invalidArgType('options', 'of type object', options);
   }
-  if (options == null || typeof options === 'function') options = {};
+  options = ownOptions(options == null || typeof options === 'function' ? null : options as object);
   if (callback != null && typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
   const argv0 = (options as Record<string, unknown>).argv0;
   if (argv0 != null) {
@@ -61,6 +62,7 @@ export function execFile(file: string, ...rest: unknown[]): GuardedChildProcess 
   const normalized = normalizeExecFileArgs(file, rest[0], rest[1], rest[2]);
   const { args, callback } = normalized;
   const options: Record<string, unknown> = {
+    __proto__: null,
     encoding: 'utf8',
     timeout: 0,
     maxBuffer: MAX_BUFFER,

@@ -48,7 +48,7 @@ export function fork(modulePath: string | URL, args?: readonly string[] | Guarde
   if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
     throw invalidArgType('options', 'of type object', options);
   }
-  const opts: Record<string, unknown> = { ...options, shell: false };
+  const opts: Record<string, unknown> = { __proto__: null, ...options, shell: false };
   opts.execPath = opts.execPath || process.execPath;
   checkNoNullBytes(opts.execPath, 'options.execPath');
 

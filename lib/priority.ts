@@ -6,6 +6,7 @@ import { logStartupOnce, managementState, variableNames } from './config';
 import { readIntegerVariable, readVariable, type IntegerRange } from './env';
 import { warning } from './logger';
 import { loadNative } from './native';
+import { ownOptions } from './own-options';
 import { readOwnNice, readOwnOomScoreAdj, readOwnSchedPolicy, recentOwnOomScoreAdj } from './self';
 import {
   formatIoPriority,
@@ -60,6 +61,7 @@ function ioPriorityFromEnv(): IoPriority | null | undefined {
  * computed from `agent` (default: the agent's current oom_score_adj and nice).
  */
 export function childDefaults(agent?: { oomScoreAdj: number; nice: number }): ChildDefaults {
+  if (agent) agent = ownOptions(agent);
   const envOom = oomScoreFromEnv();
   const envNice = niceFromEnv();
   // Unlike the numbers, class and IO priority have no computed default: Coder's agent changes neither.
@@ -116,7 +118,7 @@ interface CheckedSettings {
 }
 
 function validateGuardOptions(options: GuardOptions): CheckedSettings {
-  const given = (options ?? {}) as GuardOptions;
+  const given = ownOptions(options);
   const oomScoreAdj = validateSetting('options.oomScoreAdj', given.oomScoreAdj, OOM_SCORE_ADJ_RANGE);
   const nice = validateSetting('options.nice', given.nice, NICE_RANGE);
   const schedPolicy = validateSchedPolicy(given.schedPolicy);
@@ -127,7 +129,8 @@ function validateGuardOptions(options: GuardOptions): CheckedSettings {
 }
 
 function applyDefaults(settings: CheckedSettings, managed: boolean): PriorityPlan {
-  const resolved: PriorityPlan = { strict: settings.strict };
+  // Null prototype: the plan's unset fields must stay unset whatever Object.prototype holds.
+  const resolved: PriorityPlan = ownOptions({ strict: settings.strict });
   if (typeof settings.oomScoreAdj === 'number') resolved.oomScoreAdj = settings.oomScoreAdj;
   else if (settings.oomScoreAdj === undefined && managed) {
     resolved.oomScoreAdj = oomScoreFromEnv() ?? computeChildOomScore(recentOwnOomScoreAdj() ?? 0);

@@ -6,6 +6,7 @@
 // are Node's own code, not an imitation of it.
 import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import { ownOptions } from './own-options';
 import type { IoPriority, SchedPolicy } from './types';
 import { encodeIoPriority, SCHED_POLICY_NUMBERS } from './scheduling';
 import type { NativeBinding, NativeChild, NativeExit, NativeStdio, NativeSpawnRequest, NativeSpawnResult } from './native';
@@ -78,11 +79,12 @@ export class GuardedProcessHandle {
   spawn(...call: unknown[]): number {
     const options = typeof call[0] === 'string' ? fromPositional(call) : (call[0] as NodeSpawnOptions);
     const stdio: NativeStdio[] = options.stdio.map((entry, i) => toNativeStdio(entry, i));
-    const result = this.binding.spawn({
+    // The engine reads what it is given through the prototype chain too: own properties only.
+    const result = this.binding.spawn(ownOptions({
       ...launchRequest(options, this.priority, this.cgroupProcs),
       stdio,
-      onExit: (exit) => this.exited(exit),
-    });
+      onExit: (exit: NativeExit) => this.exited(exit),
+    }));
     this.outcome = result;
     // Our end of each socketpair becomes the Pipe handle Node created for that entry. As with
     // libuv, this happens for a failed spawn too, when Node goes on to make the child's streams
@@ -152,6 +154,10 @@ function fromPositional([file, args, cwd, envPairs, stdio, flags, uid, gid]: unk
 }
 
 function toNativeStdio(entry: NodeStdioEntry, i: number): NativeStdio {
+  return ownOptions(stdioEntry(entry, i));
+}
+
+function stdioEntry(entry: NodeStdioEntry, i: number): NativeStdio {
   switch (entry.type) {
     case 'pipe':
     case 'overlapped':

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import { invalidArgType, outOfRange, errnoName } from './errors';
 import { info, warning } from './logger';
 import { loadNative } from './native';
+import { ownOptions } from './own-options';
 import { OOM_SCORE_ADJ_RANGE, failureHint } from './priority';
 import { readOwnOomScoreAdj } from './self';
 
@@ -46,6 +47,7 @@ export function protectSelf(options: { oomScoreAdj?: number } = {}): ProtectResu
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw invalidArgType('options', 'of type object', options);
   }
+  options = ownOptions(options);
   const requested = options.oomScoreAdj === undefined ? -1000 : options.oomScoreAdj;
   if (typeof requested !== 'number') throw invalidArgType('options.oomScoreAdj', 'of type number', requested);
   const { min, max } = OOM_SCORE_ADJ_RANGE;

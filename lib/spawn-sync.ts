@@ -14,6 +14,7 @@ import { Containment } from './cgroup/containment';
 import type { ChildCgroup } from './cgroup/child-cgroup';
 import type { OomKill } from './cgroup/oom-verdict';
 import { nodeChildProcess } from './node-child-process';
+import { ownOptions } from './own-options';
 
 const MAX_BUFFER = 1024 * 1024;
 
@@ -51,22 +52,24 @@ function syncStdio(stdio: unknown): SyncStdio[] {
   }
   while (list.length < 3) list.push(undefined);
 
-  return list.map((entry, i): SyncStdio => {
-    if (entry == null) entry = i < 3 ? 'pipe' : 'ignore';
-    const pipe = { kind: 'pipe' as const, childReads: i === 0, childWrites: i !== 0 };
-    if (entry === 'ignore') return { kind: 'ignore' };
-    if (entry === 'pipe' || entry === 'overlapped' || (typeof entry === 'number' && entry < 0)) return pipe;
-    if (entry === 'ipc') throw codedError(Error, 'ERR_IPC_SYNC_FORK', 'IPC cannot be used with synchronous forks');
-    if (entry === 'inherit') return { kind: 'fd', fd: i };
-    if (typeof entry === 'number') return { kind: 'fd', fd: entry };
-    const stream = entry as { fd?: unknown; _handle?: { fd?: unknown }; handle?: { fd?: unknown } };
-    if (typeof stream.fd === 'number') return { kind: 'fd', fd: stream.fd };
-    const handleFd = stream._handle?.fd ?? stream.handle?.fd;
-    if (typeof handleFd === 'number' && handleFd >= 0) return { kind: 'fd', fd: handleFd };
-    // Data for the child on this fd: written, then end-of-file, whatever the index.
-    if (isArrayBufferView(entry) || typeof entry === 'string') return { kind: 'pipe', childReads: true, childWrites: false, input: entry };
-    throw invalidArgValue('stdio', entry);
-  });
+  return list.map((entry, i) => ownOptions(syncStdioEntry(entry, i)));
+}
+
+function syncStdioEntry(entry: unknown, i: number): SyncStdio {
+  if (entry == null) entry = i < 3 ? 'pipe' : 'ignore';
+  const pipe = { kind: 'pipe' as const, childReads: i === 0, childWrites: i !== 0 };
+  if (entry === 'ignore') return { kind: 'ignore' };
+  if (entry === 'pipe' || entry === 'overlapped' || (typeof entry === 'number' && entry < 0)) return pipe;
+  if (entry === 'ipc') throw codedError(Error, 'ERR_IPC_SYNC_FORK', 'IPC cannot be used with synchronous forks');
+  if (entry === 'inherit') return { kind: 'fd', fd: i };
+  if (typeof entry === 'number') return { kind: 'fd', fd: entry };
+  const stream = entry as { fd?: unknown; _handle?: { fd?: unknown }; handle?: { fd?: unknown } };
+  if (typeof stream.fd === 'number') return { kind: 'fd', fd: stream.fd };
+  const handleFd = stream._handle?.fd ?? stream.handle?.fd;
+  if (typeof handleFd === 'number' && handleFd >= 0) return { kind: 'fd', fd: handleFd };
+  // Data for the child on this fd: written, then end-of-file, whatever the index.
+  if (isArrayBufferView(entry) || typeof entry === 'string') return { kind: 'pipe', childReads: true, childWrites: false, input: entry };
+  throw invalidArgValue('stdio', entry);
 }
 
 function toBuffer(input: unknown, i: number, encoding: unknown): Buffer {
@@ -80,12 +83,12 @@ function toBuffer(input: unknown, i: number, encoding: unknown): Buffer {
 /** spawnSync(command, args?, options?) as in node:child_process, with procguard's options. */
 export function spawnSync(command: string, args?: readonly string[] | GuardedSpawnSyncOptions, options?: GuardedSpawnSyncOptions): GuardedSpawnSyncReturns<string | Buffer> {
   const normalized = normalizeSpawnArguments(command, args, options);
-  const opts = { maxBuffer: MAX_BUFFER, ...normalized.options } as Record<string, unknown>;
+  const opts = { __proto__: null, maxBuffer: MAX_BUFFER, ...normalized.options } as Record<string, unknown>;
   validateTimeout(opts.timeout);
   validateMaxBuffer(opts.maxBuffer);
   const killSignal = killSignalOf(opts.killSignal);
   const stdio = syncStdio(opts.stdio || 'pipe');
-  if (opts.input) stdio[0] = { ...stdio[0], input: opts.input };
+  if (opts.input) stdio[0] = ownOptions({ ...stdio[0], input: opts.input });
   stdio.forEach((entry, i) => {
     if (entry.input != null) entry.input = toBuffer(entry.input, i, opts.encoding);
   });
@@ -101,13 +104,13 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
     return result;
   }
 
-  const native = binding.spawnSync({
+  const native = binding.spawnSync(ownOptions({
     ...launchRequest({ ...normalized, uid: opts.uid as number | undefined, gid: opts.gid as number | undefined }, plan, containment.procsFiles()),
     stdio,
     timeout: (opts.timeout as number | undefined) ?? 0,
     maxBuffer: opts.maxBuffer as number,
     killSignal: killSignal ?? 15,
-  });
+  }));
 
   const command_ = [normalized.file, ...normalized.args.slice(1)].join(' ');
   const priority = appliedPriority(plan, native, command_);

@@ -5,6 +5,7 @@ import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { codedError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { isGuardVariable } from './env';
+import { ownOptions } from './own-options';
 import { loadNative } from './native';
 import type { NativeExit, NativeSpawnResult } from './native';
 import { GuardedProcessHandle } from './process-handle';
@@ -92,7 +93,7 @@ export function normalizeSpawnArguments(file: unknown, args: unknown, options: u
   else if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw invalidArgType('options', 'of type object', options);
   }
-  const opts: Record<string, unknown> = { ...(options as Record<string, unknown>) };
+  const opts = ownOptions(options as Record<string, unknown>);
 
   const cwd = opts.cwd != null ? validatedPath(opts.cwd, 'options.cwd') : undefined;
   if (opts.detached != null && typeof opts.detached !== 'boolean') {
@@ -242,7 +243,9 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
   // Read before the spawn: Node drops its _handle when the spawn throws.
   const handle = child._handle as unknown as GuardedProcessHandle | null;
   try {
+    // Node's ChildProcess#spawn reads stdio, serialization and more: own properties only.
     (child as unknown as { spawn(o: object): number }).spawn({
+      __proto__: null,
       ...normalized.options,
       file: normalized.file,
       args: normalized.args,

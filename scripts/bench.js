@@ -100,7 +100,8 @@ const TARGETS = {
   flatRatio: 1.3, // procguard median at 4 GB <= 1.3x its median at 50 MB
   vsPosixSpawn: 1.5, // procguard median at 50 MB <= 1.5x the C posix_spawn loop
   speedupAt1G: 20, // child_process median / procguard median at 1 GB >= 20
-  cgroupAddedUs: 1000, // a per-child cgroup adds under 1 ms per spawn
+  cgroupAddedUs: 1000, // a per-child cgroup adds under 1 ms to a spawn's latency
+  cgroupAddedLoopUs: 500, // and under 500 µs to the agent's time per spawn (removal and sweeps are off its path)
 };
 
 // ================================================================ worker (one agent size)
@@ -440,7 +441,7 @@ function evaluateTargets(bySize, cBySize, sizes) {
   const cgOk = cg && !cg.skipped;
   add('per-child cgroup: added median latency (µs)', `< ${TARGETS.cgroupAddedUs}`, cgOk ? cg.addedLatencyUs : null, cgOk && cg.addedLatencyUs < TARGETS.cgroupAddedUs,
     cgOk ? `${lib.formatDuration(cg.cgroup.us.median)} with vs ${lib.formatDuration(cg.none.us.median)} without` : cg?.skipped ?? 'not measured (needs 50M)', [CGROUP_BYTES]);
-  add('per-child cgroup: added agent time per spawn incl. cgroup removal (µs)', `< ${TARGETS.cgroupAddedUs}`, cgOk ? cg.addedLoopUs : null, cgOk && cg.addedLoopUs < TARGETS.cgroupAddedUs,
+  add('per-child cgroup: added agent time per spawn incl. cgroup removal (µs)', `< ${TARGETS.cgroupAddedLoopUs}`, cgOk ? cg.addedLoopUs : null, cgOk && cg.addedLoopUs < TARGETS.cgroupAddedLoopUs,
     cgOk ? `back-to-back loop: ${lib.formatDuration(cg.cgroup.loopUsPerSpawn)} vs ${lib.formatDuration(cg.none.loopUsPerSpawn)} per spawn; ${cg.leftover} cgroups left behind` : cg?.skipped ?? 'not measured (needs 50M)', [CGROUP_BYTES]);
   return targets;
 }
@@ -645,10 +646,10 @@ async function main() {
   else {
     const [tLat, tLoop] = targets.slice(-2);
     lines.push(lib.markdownTable(
-      ['measure', 'no cgroup', 'own cgroup', 'added', `target < ${TARGETS.cgroupAddedUs} µs`],
+      ['measure', 'no cgroup', 'own cgroup', 'added', 'target'],
       [
-        ['spawn-to-close latency, µs median (p90)', fmtUs(cg.none.us), fmtUs(cg.cgroup.us), `${lib.round(cg.addedLatencyUs, 0)} µs`, tLat.result],
-        ['agent time per spawn, back-to-back (incl. cgroup removal), µs', lib.round(cg.none.loopUsPerSpawn, 0), lib.round(cg.cgroup.loopUsPerSpawn, 0), `${lib.round(cg.addedLoopUs, 0)} µs`, tLoop.result],
+        ['spawn-to-close latency, µs median (p90)', fmtUs(cg.none.us), fmtUs(cg.cgroup.us), `${lib.round(cg.addedLatencyUs, 0)} µs`, `< ${TARGETS.cgroupAddedUs} µs: ${tLat.result}`],
+        ['agent time per spawn, back-to-back (incl. cgroup removal), µs', lib.round(cg.none.loopUsPerSpawn, 0), lib.round(cg.cgroup.loopUsPerSpawn, 0), `${lib.round(cg.addedLoopUs, 0)} µs`, `< ${TARGETS.cgroupAddedLoopUs} µs: ${tLoop.result}`],
       ],
       ['left', 'right', 'right', 'right', 'left'],
     ));

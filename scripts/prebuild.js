@@ -15,6 +15,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { ensureDebs } = require('./ensure-debs');
+const { ARCHES, STAMP, writeStamp } = require('./prebuilds');
 
 const root = path.join(__dirname, '..');
 
@@ -109,10 +110,14 @@ function main() {
     return 1;
   }
   const arches = parseArgs(process.argv.slice(2));
+  fs.rmSync(path.join(root, STAMP), { force: true }); // valid again only once every architecture is rebuilt
   const built = [];
   for (const arch of arches) built.push(...build(arch));
   const check = spawnSync(process.execPath, [path.join(__dirname, 'check-abi.js'), ...built], { stdio: 'inherit', timeout: 60000 });
-  return check.status === 0 ? 0 : 1;
+  if (check.status !== 0) return 1;
+  // Every architecture built from these sources: say so (prepack ships nothing older).
+  if (ARCHES.every((arch) => arches.includes(arch))) writeStamp();
+  return 0;
 }
 
 try {

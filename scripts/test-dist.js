@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// `npm run test:dist [-- --skip-arm64] [--keep] [--rebuild]`: the package as users get it.
-// Packs the tarball, installs it into fresh projects with a PATH that holds only `node` and
-// `sh` (no compiler, make or python), and runs the consumer fixtures of test/dist-fixtures/
+// `npm run test:dist [-- --skip-arm64] [--keep] [--pack-only]`: the package as users get it.
+// Packs the tarball from a clean checkout of HEAD (prepack must refuse without the prebuilds when
+// told not to build, and build both otherwise: a release always carries its binaries; --pack-only
+// stops there), installs it into fresh projects with a PATH that holds only `node` and `sh` (no
+// compiler, make or python), and runs the consumer fixtures of test/dist-fixtures/
 // under Node 18, 20, 22 and 24 on x64, and under qemu-aarch64 with Node's arm64 binaries. Then
 // the platform without a prebuild (LIBC=musl makes node-gyp-build look for an Alpine build),
 // without and with a compiler, and the TypeScript consumers (node16, bundler).
@@ -23,12 +25,12 @@ const ARM64_NODES = ['18.20.8', '24.22.0'];
 const NPM_FOR_NODE18 = '10.9.9'; // npm 11 needs Node >= 20.17
 const SYSROOT = '/usr/aarch64-linux-gnu';
 const ARM64_DEBS = ['qemu-user', 'libc6-arm64-cross', 'libstdc++6-arm64-cross', 'libgcc-s1-arm64-cross'];
-const ADDON = (arch) => `prebuilds/linux-${arch}/procguard.glibc.node`;
+const { addonPath: ADDON } = require('./prebuilds');
 const COMPILERS = ['cc', 'gcc', 'g++', 'c++', 'clang', 'make', 'python3', 'python'];
 const DEADLINE = Date.now() + 25 * 60 * 1000;
 
 const argv = process.argv.slice(2);
-const opts = { skipArm64: argv.includes('--skip-arm64'), keep: argv.includes('--keep'), rebuild: argv.includes('--rebuild') };
+const opts = { skipArm64: argv.includes('--skip-arm64'), keep: argv.includes('--keep'), packOnly: argv.includes('--pack-only') };
 
 const rows = [];
 function record(step, runtime, ok, started, detail) {
@@ -206,27 +208,41 @@ async function consumer(step, runtime, node, file, { project, env, timeoutMs = 1
   return record(step, runtime, problems.length === 0, started, detail);
 }
 
-async function stepPrebuilds() {
+/**
+ * The package as `npm pack` makes it from a clean checkout of HEAD (git clone; node_modules
+ * linked from here): first with PROCGUARD_PREPACK_BUILD=0, where prepack must refuse (no
+ * prebuilds in a checkout), then plainly, where prepack must build both prebuilds.
+ */
+async function stepCleanCheckout(work) {
   const started = Date.now();
-  const files = ['x64', 'arm64'].map((a) => path.join(ROOT, ADDON(a)));
-  const sources = [path.join(ROOT, 'binding.gyp'), path.join(ROOT, 'scripts', 'static-runtime.js'), ...fs.readdirSync(path.join(ROOT, 'native')).map((f) => path.join(ROOT, 'native', f))];
-  const newestSource = Math.max(...sources.map((f) => fs.statSync(f).mtimeMs));
-  const fresh = files.every((f) => fs.existsSync(f) && fs.statSync(f).mtimeMs >= newestSource);
-  if (fresh && !opts.rebuild) {
-    record('prebuild', 'linux-x64, linux-arm64', true, started, 'up to date (--rebuild to force)');
-  } else {
-    const r = await run(process.execPath, [path.join(__dirname, 'prebuild.js')], { env: hostEnv(), timeoutMs: 20 * 60000 });
-    if (!record('prebuild', 'linux-x64, linux-arm64', r.code === 0, started, r.code === 0 ? 'built with prebuildify' : `${brief(r)}: ${tail(r.stdout + r.stderr, 6)}`)) return false;
-  }
+  const checkout = path.join(work, 'checkout');
+  const head = (await run('git', ['rev-parse', '--short', 'HEAD'])).stdout.trim();
+  const clone = await run('git', ['clone', '--quiet', '--no-hardlinks', ROOT, checkout], { timeoutMs: 120000 });
+  if (!record('clean checkout', `HEAD ${head}`, clone.code === 0, started, clone.code === 0 ? `git clone into ${checkout} (uncommitted changes are not in it)` : tail(clone.stderr))) return null;
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(checkout, 'node_modules'));
+
+  const s1 = Date.now();
+  const refusedDir = path.join(work, 'refused');
+  fs.mkdirSync(refusedDir);
+  const refused = await run('npm', ['pack', '--pack-destination', refusedDir], { cwd: checkout, env: { ...hostEnv(), PROCGUARD_PREPACK_BUILD: '0' }, timeoutMs: 5 * 60000 });
+  const said = /refusing to pack without both prebuilt addons: missing prebuilds\/linux-x64\/procguard\.glibc\.node and prebuilds\/linux-arm64\/procguard\.glibc\.node/.test(refused.stderr);
+  const none = fs.readdirSync(refusedDir).length === 0;
+  record('prepack refuses', 'PROCGUARD_PREPACK_BUILD=0', refused.code !== 0 && said && none, s1,
+    `${brief(refused)}${none ? ', no tarball' : ', a tarball was made'}${said ? ', names both missing prebuilds' : `: ${tail(refused.stderr)}`}`);
+
+  const tarball = await stepPack(work, checkout);
+  if (!tarball) return null;
   const s2 = Date.now();
-  const c = await run(process.execPath, [path.join(__dirname, 'check-abi.js'), path.join(ROOT, 'prebuilds')], { timeoutMs: 60000 });
+  const c = await run(process.execPath, [path.join(__dirname, 'check-abi.js'), path.join(checkout, 'prebuilds')], { timeoutMs: 60000 });
   const newest = [...c.stdout.matchAll(/newest GLIBC_: (GLIBC_[\d.]+)/g)].map((m) => m[1]).join(', ');
-  return record('check:abi', 'prebuilds/', c.code === 0, s2, c.code === 0 ? `newest ${newest}; no GLIBCXX/CXXABI/GCC; no pidfd/clone3/close_range wrappers` : tail(c.stdout, 6));
+  record('check:abi', 'prebuilds/ prepack built', c.code === 0, s2, c.code === 0 ? `newest ${newest}; no GLIBCXX/CXXABI/GCC; no pidfd/clone3/close_range wrappers` : tail(c.stdout, 6));
+  return c.code === 0 ? tarball : null;
 }
 
-async function stepPack(work) {
+async function stepPack(work, cwd) {
   const started = Date.now();
-  const r = await run('npm', ['pack', '--json', '--pack-destination', work], { env: hostEnv(), timeoutMs: 5 * 60000 });
+  // prepack builds both prebuilds here (cross-compiling arm64): minutes, not seconds.
+  const r = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd, env: hostEnv(), timeoutMs: 20 * 60000 });
   let info;
   try {
     info = JSON.parse(r.stdout.slice(r.stdout.indexOf('[')))[0];
@@ -240,7 +256,7 @@ async function stepPack(work) {
   if (!files.some((f) => /^native\/.*\.cc$/.test(f))) missing.push('native/*.cc');
   const junk = files.filter((f) => /^(build|\.cache|test|node_modules|lib|bench|\.ci|prebuilds\/[^/]+\/.*\.(o|a))\b/.test(f) || /(^|\/)\.(DS_Store|git)/.test(f));
   const ok = missing.length === 0 && junk.length === 0;
-  record('npm pack', info.filename, ok, started, ok ? `${files.length} files, ${Math.round(info.size / 1024)} KiB packed: dist/, prebuilds (x64, arm64), native/, binding.gyp, scripts, README; no build/.cache/test/node_modules` : `missing: ${missing.join(', ') || '-'}; junk: ${junk.slice(0, 8).join(', ') || '-'}`);
+  record('npm pack', info.filename, ok, started, ok ? `prepack built the prebuilds; ${files.length} files, ${Math.round(info.size / 1024)} KiB packed: dist/, prebuilds (x64, arm64), native/, binding.gyp, scripts, README; no build/.cache/test/node_modules` : `missing: ${missing.join(', ') || '-'}; junk: ${junk.slice(0, 8).join(', ') || '-'}`);
   return ok ? path.join(work, info.filename) : null;
 }
 
@@ -251,6 +267,10 @@ async function main() {
   console.log(`[test:dist] work folder ${work}`);
   const ctx = { work };
 
+  if (opts.packOnly) {
+    ctx.tarball = await stepCleanCheckout(work);
+    return finish(work, ctx.tarball ? undefined : 'no tarball');
+  }
   // Debian packages: the arm64 cross compiler (prebuild.js installs it) and qemu for arm64 runs.
   if (!opts.skipArm64) {
     const started = Date.now();
@@ -270,8 +290,7 @@ async function main() {
   fetches.npm10 = cachedPackage('npm', NPM_FOR_NODE18);
   for (const p of Object.values(fetches)) p.catch(() => {}); // awaited below
 
-  if (!(await stepPrebuilds())) return finish(work, 'no prebuilds');
-  ctx.tarball = await stepPack(work);
+  ctx.tarball = await stepCleanCheckout(work);
   if (!ctx.tarball) return finish(work, 'no tarball');
 
   const started = Date.now();

@@ -451,7 +451,7 @@ describe('no cgroup is left behind', () => {
     expect(procguardDirsOf(run.result.pid)).toEqual([]);
   });
 
-  it("a dead agent's leftovers are removed by the next agent's first cgroup spawn", async () => {
+  it("a dead agent's leftovers are removed after the next agent's first cgroup spawn", async () => {
     // Agent A is SIGKILLed while its child runs: no exit hook, its cgroups stay once the child is gone.
     const a = await runCgroupAgent({ spawns: [{ command: 'sleep', args: ['0.3'], options: { cgroup: { memoryMax: '64M' } } }], then: 'sigkill-self' });
     expect(a.signal).toBe('SIGKILL');
@@ -466,6 +466,32 @@ describe('no cgroup is left behind', () => {
     expect(leftovers.filter((d) => fs.existsSync(d))).toEqual([]);
     expect(procguardDirsOf(a.result.pid)).toEqual([]);
     expect(procguardDirsOf(b.result.pid)).toEqual([]);
+  });
+
+  it("a dead agent's cgroups still holding its child are removed once the child is gone, whenever that is", async () => {
+    const a = await runCgroupAgent({ spawns: [{ command: 'sleep', args: ['1.5'], options: { cgroup: { memoryMax: '64M' } } }], then: 'sigkill-self' });
+    expect(a.signal).toBe('SIGKILL');
+    const leftovers = a.result.spawns[0].cgroup!.dirs;
+    const orphan = a.result.spawns[0].pid!;
+    expect(running(orphan), 'the dead agent\'s child still runs when the next agent starts').toBe(true);
+    // Agent B: its first cgroup spawn finds them busy; the child ends while B runs a plain
+    // `sleep 2.5`; B's next cgroup spawn (its last sweep a while ago) takes them down.
+    const cgroup = { memoryMax: '64M' };
+    const b = await runCgroupAgent({ spawns: [{ command: 'true', options: { cgroup } }, { command: 'sleep', args: ['2.5'] }, { command: 'true', options: { cgroup } }] });
+    expect(b.code).toBe(0);
+    expect(running(orphan)).toBe(false);
+    expect(await removedSoon(leftovers, 2000), leftovers.filter((d) => fs.existsSync(d)).join('\n')).toBe(true);
+  });
+
+  it("an agent that never asks for a cgroup still removes a dead agent's empty ones (a sweep after its first spawn)", async () => {
+    const a = await runCgroupAgent({ spawns: [{ command: 'sleep', args: ['0.3'], options: { cgroup: { memoryMax: '64M' } } }], then: 'sigkill-self' });
+    const leftovers = a.result.spawns[0].cgroup!.dirs;
+    expect(await waitFor(() => !running(a.result.spawns[0].pid!), 5000)).toBe(true);
+    await sleep(200);
+    expect(leftovers.filter((d) => fs.existsSync(d)), 'the dead agent left its cgroups').toEqual(leftovers);
+    const c = await runCgroupAgent({ spawns: [{ command: 'sleep', args: ['0.2'] }] });
+    expect(c.code).toBe(0);
+    expect(await removedSoon(leftovers, 2000), leftovers.filter((d) => fs.existsSync(d)).join('\n')).toBe(true);
   });
 });
 
@@ -566,7 +592,11 @@ describe('errors', () => {
   it.each([
     [{ memoryMax: 'lots' }, 'ERR_INVALID_ARG_VALUE', `The property 'options.cgroup.memoryMax' must be a number of bytes or a size like '512M' or '2G'. Received 'lots'`],
     [{ memoryMax: 1000 }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.memoryMax" is out of range. It must be >= 1M (1048576 bytes). Received 1000'],
-    [{ memoryMax: -1 }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.memoryMax" is out of range. It must be a whole number of bytes >= 0. Received -1'],
+    [{ memoryMax: -1 }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.memoryMax" is out of range. It must be a whole number of bytes >= 0 and <= 9007199254740991. Received -1'],
+    // Too large to be a number of bytes: a RangeError here, never the kernel's EINVAL at the spawn.
+    [{ memoryMax: '99999999999999999999T' }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.memoryMax" is out of range. It must be a size of at most 9007199254740991 bytes (8191T). Received \'99999999999999999999T\''],
+    [{ memoryMax: 2 ** 60 }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.memoryMax" is out of range. It must be a whole number of bytes >= 0 and <= 9007199254740991. Received 1152921504606847000'],
+    [{ memorySwapMax: '9000T' }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.memorySwapMax" is out of range. It must be a size of at most 9007199254740991 bytes (8191T). Received \'9000T\''],
     [{ memoryMax: true }, 'ERR_INVALID_ARG_TYPE', 'The "options.cgroup.memoryMax" property must be of type number or string. Received type boolean (true)'],
     [{ memorySwapMax: 'some' }, 'ERR_INVALID_ARG_VALUE', `The property 'options.cgroup.memorySwapMax' must be a number of bytes or a size like '512M' or '2G', or 'max'. Received 'some'`],
     [{ pidsMax: 0 }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.pidsMax" is out of range. It must be an integer >= 1 && <= 4194304. Received 0'],

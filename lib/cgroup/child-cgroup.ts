@@ -11,6 +11,8 @@ import { cgroupLayout, forgetCgroupLayout, readCgroupWords } from './layout';
 import type { CgroupLayout } from './layout';
 import type { CgroupSpec } from './spec';
 import { cgroupDelegation } from './delegation';
+import type { Delegation } from './delegation';
+import { currentConfig } from '../config';
 import { info, warning } from '../logger';
 
 export class CgroupUnavailableError extends Error {
@@ -48,6 +50,14 @@ function tryRmdir(dir: string): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOENT';
   }
+}
+
+/** tryRmdir on libuv's threadpool. */
+function rmdirAsync(dir: string): Promise<boolean> {
+  return fs.promises.rmdir(dir).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+  );
 }
 
 /** Key/value lines ("oom_kill 1") of a cgroup file; {} when it cannot be read. */
@@ -117,7 +127,7 @@ export class ChildCgroup {
   readonly dirs: string[];
   /** Set when the spec has an ioWeight: where it was written, or why not. */
   readonly ioWeight?: IoWeightOutcome;
-  private removalTimer?: NodeJS.Timeout;
+  private removing = false;
 
   constructor(readonly spec: CgroupSpec, placements: Partial<Record<Controller | 'base', Placement>>, ioWeight?: IoWeightOutcome) {
     this.ioWeight = ioWeight;
@@ -214,20 +224,36 @@ export class ChildCgroup {
     return () => {};
   }
 
-  /** Removes the directories once the cgroup is empty: now, or as soon as its last process is gone. */
+  /**
+   * Removes the directories once the cgroup is empty: now, or as soon as its last process is
+   * gone. Off the agent's thread (rmdir of a memory cgroup can take the kernel a while) and off
+   * its event loop's liveness: the retries are unref'd timers.
+   */
   scheduleRemoval(delayMs = 0): void {
-    if (this.removalTimer) return;
-    this.removalTimer = setTimeout(() => {
-      this.removalTimer = undefined;
-      if (!this.removeNow()) this.scheduleRemoval(Math.min(Math.max(delayMs * 2, 10), 1000));
-    }, delayMs);
-    this.removalTimer.unref();
+    if (this.removing) return;
+    this.removing = true;
+    const attempt = (delay: number): void => {
+      void this.removeAsync().then((all) => {
+        if (all) return;
+        const next = Math.min(Math.max(delay * 2, 10), 1000);
+        setTimeout(() => attempt(next), next).unref();
+      });
+    };
+    if (delayMs > 0) setTimeout(() => attempt(delayMs), delayMs).unref();
+    else attempt(0);
   }
 
   /** true when every directory is gone. */
   removeNow(): boolean {
     let all = true;
     for (const dir of this.dirs) all = tryRmdir(dir) && all;
+    if (all) live.delete(this);
+    return all;
+  }
+
+  private async removeAsync(): Promise<boolean> {
+    const results = await Promise.all(this.dirs.map(rmdirAsync));
+    const all = results.every(Boolean);
     if (all) live.delete(this);
     return all;
   }
@@ -242,19 +268,74 @@ export function agentLeafParent(): string | undefined {
 }
 
 /**
+ * What every child's cgroup shares: where it goes (the delegation), what the v2 parent offers
+ * and has enabled, what a v1 memory cgroup inherits from its parent, which optional kernel files
+ * exist. Read at the first cgroup spawn, not at each: again only when the agent's cgroups or
+ * configure({ cgroupParent }) changed, or a creation failed.
+ */
+interface Parents {
+  layout: CgroupLayout;
+  configured: string | undefined;
+  leaf: string | undefined;
+  delegation: Delegation;
+  v2Offered: string[];
+  /** The v2 parent's cgroup.subtree_control. */
+  v2Enabled: Set<string>;
+  /** memory.oom_control's oom_kill_disable and memory.swappiness of the v1 memory parent (a child starts with both). */
+  v1MemoryParent?: { oomKillDisable: number | undefined; swappiness: number | undefined };
+  /** Whether an optional file ('memory.swap.max', 'memory.memsw.limit_in_bytes') exists in a child of a hierarchy. */
+  optionalFiles: Map<string, boolean>;
+}
+
+let parents: Parents | undefined;
+
+function currentParents(): Parents {
+  const layout = cgroupLayout();
+  const configured = currentConfig().cgroupParent;
+  if (parents && parents.layout === layout && parents.configured === configured && parents.leaf === leafParent) return parents;
+  const delegation = cgroupDelegation(layout, leafParent);
+  const v2Parent = delegation.parent;
+  const memoryParent = layout.v1.get('memory')?.ownDir;
+  parents = {
+    layout,
+    configured,
+    leaf: leafParent,
+    delegation,
+    v2Offered: v2Parent ? readCgroupWords(path.join(v2Parent, 'cgroup.controllers')) : [],
+    v2Enabled: new Set(v2Parent ? readCgroupWords(path.join(v2Parent, 'cgroup.subtree_control')) : []),
+    v1MemoryParent: memoryParent
+      ? { oomKillDisable: readFlatKeyed(path.join(memoryParent, 'memory.oom_control')).oom_kill_disable, swappiness: readNumber(path.join(memoryParent, 'memory.swappiness')) }
+      : undefined,
+    optionalFiles: new Map(),
+  };
+  return parents;
+}
+
+/** Whether `file` exists in the child cgroup `dir` (the same for every child of that hierarchy: asked once). */
+function hasOptionalFile(dir: string, file: string): boolean {
+  const key = `${path.dirname(dir)}\0${file}`;
+  const known = parents?.optionalFiles.get(key);
+  if (known !== undefined) return known;
+  const exists = fs.existsSync(path.join(dir, file));
+  parents?.optionalFiles.set(key, exists);
+  return exists;
+}
+
+/**
  * Makes `controllers` available to the children of `parent` (cgroup.subtree_control). A v2
  * cgroup with processes cannot do that ("no internal processes"): when the parent is the
  * agent's own cgroup, the agent first moves itself into a leaf next to the children.
  */
-function enableControllers(parent: string, controllers: Controller[], layout: CgroupLayout): void {
-  const missing = controllers.filter((c) => !readCgroupWords(path.join(parent, 'cgroup.subtree_control')).includes(c));
+function enableControllers(parent: string, controllers: Controller[], state: Parents): void {
+  const missing = controllers.filter((c) => !state.v2Enabled.has(c));
   if (missing.length === 0) return;
   const request = missing.map((c) => `+${c}`).join(' ');
   try {
     write(parent, 'cgroup.subtree_control', request);
+    for (const c of missing) state.v2Enabled.add(c);
     return;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || parent !== layout.v2?.ownDir) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || parent !== state.layout.v2?.ownDir) throw err;
   }
   const leaf = path.join(parent, `procguard-agent-${process.pid}`);
   fs.mkdirSync(leaf, { recursive: true });
@@ -263,6 +344,7 @@ function enableControllers(parent: string, controllers: Controller[], layout: Cg
   forgetCgroupLayout();
   info('moved the agent into a leaf cgroup so that its children can have their own', { cgroup: leaf });
   write(parent, 'cgroup.subtree_control', request);
+  for (const c of missing) state.v2Enabled.add(c);
 }
 
 function makeDir(parent: string, name: string): string {
@@ -273,8 +355,9 @@ function makeDir(parent: string, name: string): string {
 
 /** Creates the child's cgroup(s) and applies the spec; throws CgroupUnavailableError saying why not. */
 export function createChildCgroup(spec: CgroupSpec): ChildCgroup {
-  cleanLeftoversOnce();
-  const layout = cgroupLayout();
+  sweepLeftoversIfDue();
+  const state = currentParents();
+  const layout = state.layout;
   const name = `${PREFIX}${++sequence}`;
   const reasons: string[] = [];
   const placements: Partial<Record<Controller | 'base', Placement>> = {};
@@ -288,14 +371,13 @@ export function createChildCgroup(spec: CgroupSpec): ChildCgroup {
   const undo = () => created.reverse().forEach(tryRmdir);
   try {
     // Only where the engine that owns the tree lets the agent build (./delegation.ts).
-    const delegation = cgroupDelegation(layout, leafParent);
+    const delegation = state.delegation;
     const parent = delegation.parent;
     if (!delegation.available && layout.v2) reasons.push(`${delegation.reason}${delegation.fix ? `; fix: ${delegation.fix}` : ''}`);
     if (parent) {
-      const offered = readCgroupWords(path.join(parent, 'cgroup.controllers'));
-      const onV2 = wanted.filter((c) => offered.includes(c));
+      const onV2 = wanted.filter((c) => state.v2Offered.includes(c));
       try {
-        enableControllers(parent, onV2, layout);
+        enableControllers(parent, onV2, state);
         const dir = makeDir(parent, name);
         created.push(dir);
         placements.base = { version: 2, dir };
@@ -326,10 +408,11 @@ export function createChildCgroup(spec: CgroupSpec): ChildCgroup {
     const capNeeded = missing.filter((c) => c !== 'io' && (c !== 'memory' || spec.memoryMax !== undefined));
     if (!placements.base && !placements.memory) throw new CgroupUnavailableError(reasons.length ? reasons : ['no cgroup hierarchy is mounted']);
     if (capNeeded.length) throw new CgroupUnavailableError([...reasons, `no ${capNeeded.join(', ')} controller for the child`]);
-    applyLimits(spec, placements);
+    applyLimits(spec, placements, state);
     ioWeight = spec.ioWeight === undefined ? undefined : applyIoWeight(spec.ioWeight, placements.io);
   } catch (err) {
     undo();
+    parents = undefined; // read everything again at the next spawn: something changed
     if (err instanceof CgroupUnavailableError) throw err;
     throw new CgroupUnavailableError([...reasons, (err as Error).message]);
   }
@@ -365,24 +448,29 @@ function applyIoWeight(weight: number, io: Placement | undefined): IoWeightOutco
   return { notApplied };
 }
 
-function applyLimits(spec: CgroupSpec, placements: Partial<Record<Controller | 'base', Placement>>): void {
+// Each write is a syscall on the spawn's path: none that leaves the kernel's value as it is (a new
+// cgroup starts at the defaults, and a v1 memory cgroup with its parent's swappiness and oom_kill_disable).
+function applyLimits(spec: CgroupSpec, placements: Partial<Record<Controller | 'base', Placement>>, state: Parents): void {
   const memory = placements.memory;
   if (memory?.version === 2) {
     if (spec.memoryMax !== undefined) write(memory.dir, 'memory.max', String(spec.memoryMax));
-    if (fs.existsSync(path.join(memory.dir, 'memory.swap.max'))) {
-      write(memory.dir, 'memory.swap.max', spec.memorySwapMax === Infinity ? 'max' : String(spec.memorySwapMax));
+    // The default is 'max'.
+    if (spec.memorySwapMax !== Infinity && hasOptionalFile(memory.dir, 'memory.swap.max')) {
+      write(memory.dir, 'memory.swap.max', String(spec.memorySwapMax));
     }
     if (spec.oomGroup) write(memory.dir, 'memory.oom.group', '1');
   } else if (memory?.version === 1) {
     if (spec.memoryMax !== undefined) {
       write(memory.dir, 'memory.limit_in_bytes', String(spec.memoryMax));
       // memsw is memory+swap, and may not be below memory.limit_in_bytes.
-      if (fs.existsSync(path.join(memory.dir, 'memory.memsw.limit_in_bytes')) && spec.memorySwapMax !== Infinity) {
+      if (spec.memorySwapMax !== Infinity && hasOptionalFile(memory.dir, 'memory.memsw.limit_in_bytes')) {
         write(memory.dir, 'memory.memsw.limit_in_bytes', String(spec.memoryMax + spec.memorySwapMax));
       }
     }
-    if (spec.memorySwapMax === 0) write(memory.dir, 'memory.swappiness', '0');
-    write(memory.dir, 'memory.oom_control', '0'); // oom_kill_disable 0: kill, never pause the cgroup
+    const inherited = state.v1MemoryParent;
+    if (spec.memorySwapMax === 0 && inherited?.swappiness !== 0) write(memory.dir, 'memory.swappiness', '0');
+    // oom_kill_disable 0: kill, never pause the cgroup.
+    if (inherited?.oomKillDisable !== 0) write(memory.dir, 'memory.oom_control', '0');
   }
   const pids = placements.pids;
   if (pids && spec.pidsMax !== undefined) write(pids.dir, 'pids.max', String(spec.pidsMax));
@@ -394,32 +482,61 @@ function applyLimits(spec: CgroupSpec, placements: Partial<Record<Controller | '
   }
 }
 
-let leftoversCleaned = false;
+const SWEEP_EVERY_MS = 60_000; // the slow timer, for agents that rarely or never make a cgroup
+const SWEEP_AGAIN_AFTER_MS = 2_000; // at a cgroup spawn, when the last sweep is older than this
+let sweepTimer: NodeJS.Timeout | undefined;
+let lastSweep = 0;
+let sweeping = false;
+const leftoverWarned = new Set<string>();
 
-/** Removes empty cgroups left by an agent that died (its pid is gone) under the parents we use. */
-function cleanLeftoversOnce(): void {
-  if (leftoversCleaned) return;
-  leftoversCleaned = true;
-  const layout = cgroupLayout();
-  const parents = new Set<string>();
-  const v2 = cgroupDelegation(layout, leafParent).parent;
-  if (v2) parents.add(v2);
-  for (const c of Object.values(V1_HIERARCHY)) {
-    const h = layout.v1.get(c);
-    if (h) parents.add(h.ownDir);
+/**
+ * Cgroups left by agents that died (SIGKILLed while their children ran) are removed once they
+ * are empty, whenever that happens: by a sweep soon after this agent's first spawn, then on a
+ * slow unref'd timer, and at a cgroup spawn when the last sweep is a while ago. Async I/O, from
+ * timers: never on a spawn's path, never keeping the agent alive.
+ */
+export function startLeftoverSweeps(): void {
+  if (sweepTimer) return;
+  sweepTimer = setInterval(sweepLeftoversIfDue, SWEEP_EVERY_MS);
+  sweepTimer.unref();
+  sweepLeftoversIfDue();
+}
+
+export function sweepLeftoversIfDue(): void {
+  if (sweeping || Date.now() - lastSweep < SWEEP_AGAIN_AFTER_MS) return;
+  sweeping = true;
+  lastSweep = Date.now();
+  setTimeout(() => {
+    void sweepLeftovers().finally(() => {
+      sweeping = false;
+    });
+  }, 0).unref();
+}
+
+/** The procguard-<pid>-<n> and procguard-agent-<pid> cgroups of dead agents under the parents procguard uses, removed when empty. */
+export async function sweepLeftovers(): Promise<void> {
+  let dirs: string[];
+  try {
+    const state = currentParents();
+    dirs = [state.delegation.parent, ...Object.values(V1_HIERARCHY).map((c) => state.layout.v1.get(c)?.ownDir)].filter((d): d is string => !!d);
+  } catch {
+    return; // no cgroups here
   }
-  for (const parent of parents) {
+  for (const parent of new Set(dirs)) {
     let entries: string[];
     try {
-      entries = fs.readdirSync(parent);
+      entries = await fs.promises.readdir(parent);
     } catch {
       continue;
     }
     for (const entry of entries) {
       const match = /^procguard-(?:agent-)?(\d+)(?:-\d+)?$/.exec(entry);
       if (!match || Number(match[1]) === process.pid || processAlive(Number(match[1]))) continue;
-      if (!tryRmdir(path.join(parent, entry))) {
-        warning('PROCGUARD_CGROUP_LEFTOVER', 'a cgroup left by an earlier agent still has processes; leaving it', { cgroup: path.join(parent, entry) });
+      const dir = path.join(parent, entry);
+      if (await rmdirAsync(dir)) continue;
+      if (!leftoverWarned.has(dir)) {
+        leftoverWarned.add(dir);
+        info('a cgroup left by an agent that died still has processes; it is removed once they are gone', { cgroup: dir });
       }
     }
   }
@@ -435,7 +552,7 @@ function processAlive(pid: number): boolean {
 }
 
 // When the agent exits, take down every empty cgroup it made; the ones still holding processes
-// (children left running) are cleaned by the next agent's first cgroup spawn.
+// (children left running) are removed by the sweep of a later agent once they are empty.
 process.on('exit', () => {
   for (const cgroup of live) cgroup.removeNow();
 });

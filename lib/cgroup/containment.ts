@@ -3,7 +3,7 @@
 // give the OOM verdict, group-kill where the kernel cannot (v1) and remove the cgroup.
 import { warning } from '../logger';
 import type { NativeExit } from '../native';
-import { ChildCgroup, createChildCgroup, killProcessTree } from './child-cgroup';
+import { ChildCgroup, createChildCgroup, killProcessTree, startLeftoverSweeps } from './child-cgroup';
 import type { CgroupUsage } from './child-cgroup';
 import { oomBaseline, oomVerdict } from './oom-verdict';
 import type { OomBaseline, OomKill } from './oom-verdict';
@@ -33,6 +33,7 @@ export class Containment {
   constructor(option: unknown, engineLoaded: boolean) {
     this.spec = cgroupSpecOf(option);
     this.baseline = oomBaseline();
+    if (engineLoaded) startLeftoverSweeps();
     if (!this.spec || !engineLoaded) return;
     try {
       this.cgroup = createChildCgroup(this.spec);

@@ -1,5 +1,6 @@
 // The `cgroup` spawn option: validated, with sizes as bytes ('512M', '2G' accepted).
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
+import { ownOptions } from '../own-options';
 
 export interface CgroupOptions {
   /** Hard memory cap: bytes, or a size like '512M', '2G'. The command is OOM-killed above it. */
@@ -38,7 +39,7 @@ const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 3
 /** Bytes from a number or a size string ('512M', '1.5G', '64KiB'); `allowMax` also takes 'max'. */
 export function parseSize(value: unknown, name: string, allowMax = false): number {
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, 'a whole number of bytes >= 0', value);
+    if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, `a whole number of bytes >= 0 and <= ${Number.MAX_SAFE_INTEGER}`, value);
     return value;
   }
   if (typeof value !== 'string') throw invalidArgType(name, 'of type number or string', value);
@@ -47,7 +48,10 @@ export function parseSize(value: unknown, name: string, allowMax = false): numbe
   if (!match) {
     throw invalidArgValue(name, value, `must be a number of bytes or a size like '512M' or '2G'${allowMax ? ", or 'max'" : ''}`);
   }
-  return Math.floor(Number(match[1]) * UNITS[match[2].toUpperCase()]);
+  const bytes = Math.floor(Number(match[1]) * UNITS[match[2].toUpperCase()]);
+  // Beyond 2^53 a number of bytes is no longer exact (and the kernel takes none near it).
+  if (!Number.isSafeInteger(bytes)) throw outOfRange(name, `a size of at most ${Number.MAX_SAFE_INTEGER} bytes (8191T)`, value);
+  return bytes;
 }
 
 function integerIn(value: unknown, name: string, min: number, max: number): number {
@@ -66,7 +70,7 @@ function booleanOr(value: unknown, name: string, fallback: boolean): boolean {
 export function cgroupSpecOf(option: unknown): CgroupSpec | undefined {
   if (option === undefined || option === null || option === false) return undefined;
   if (typeof option !== 'object' || Array.isArray(option)) throw invalidArgType('options.cgroup', 'of type object', option);
-  const o = option as CgroupOptions;
+  const o = ownOptions(option as CgroupOptions);
   const spec: CgroupSpec = {
     memorySwapMax: o.memorySwapMax === undefined ? 0 : parseSize(o.memorySwapMax, 'options.cgroup.memorySwapMax', true),
     oomGroup: booleanOr(o.oomGroup, 'options.cgroup.oomGroup', true),
