@@ -1,7 +1,6 @@
 // Errors shaped like Node's own (same class, code, message and `name [CODE]` stack line),
 // so callers that test `err.code` behave the same with procguard as with node:child_process.
-import { inspect } from 'node:util';
-import * as os from 'node:os';
+import { getSystemErrorName, inspect, promisify } from 'node:util';
 
 type ErrorClass = typeof Error | typeof TypeError | typeof RangeError;
 
@@ -11,14 +10,41 @@ function nodeError<T extends Error>(Base: ErrorClass, code: string, message: str
   Object.defineProperty(err, 'name', { value: `${Base.name} [${code}]`, configurable: true, writable: true, enumerable: false });
   void err.stack;
   delete (err as { name?: string }).name;
+  // String(err) is `RangeError [ERR_OUT_OF_RANGE]: ...`, as Node defines it on each of its errors.
+  Object.defineProperty(err, 'toString', {
+    value(this: Error) {
+      return `${this.name} [${code}]: ${this.message}`;
+    },
+    configurable: true,
+    writable: true,
+    enumerable: false,
+  });
   err.code = code;
   return err;
 }
 
+/**
+ * ` Received ...` as the running Node words it for `value`: taken from one of Node's own
+ * ERR_INVALID_ARG_TYPE errors (util.promisify validates its argument first, with no effect
+ * for a non-function), so it follows the Node version (e.g. where a truncated string keeps
+ * its closing quote).
+ */
+function receivedByNode(value: unknown): string | undefined {
+  try {
+    promisify(value as never);
+  } catch (err) {
+    const match = /\. Received ([^]*)$/.exec((err as Error).message);
+    if (match) return ` Received ${match[1]}`;
+  }
+  return undefined;
+}
+
 /** Node's description of a received value, as in its ERR_INVALID_ARG_TYPE messages. */
 export function describeReceived(value: unknown): string {
-  if (value == null) return ` Received ${value}`;
   if (typeof value === 'function') return ` Received function ${(value as { name?: string }).name || '<anonymous>'}`;
+  const byNode = receivedByNode(value);
+  if (byNode !== undefined) return byNode;
+  if (value == null) return ` Received ${value}`;
   if (typeof value === 'object') {
     const ctor = (value as object).constructor as { name?: string } | undefined;
     if (ctor && ctor.name) return ` Received an instance of ${ctor.name}`;
@@ -44,10 +70,22 @@ export function invalidArgValue(name: string, value: unknown, reason = 'is inval
   return nodeError<TypeError>(TypeError, 'ERR_INVALID_ARG_VALUE', `The ${kind} '${name}' ${reason}. Received ${shown}`);
 }
 
+/** 1234567 -> '1_234_567', as Node shows large numbers it received. */
+function withSeparators(digits: string): string {
+  return digits.replace(/\B(?=(\d{3})+$)/g, '_');
+}
+
 /** ERR_OUT_OF_RANGE: `The value of "name" is out of range. It must be <range>. Received <value>` */
 export function outOfRange(name: string, range: string, value: unknown): RangeError {
+  let received: string;
+  if (Number.isInteger(value) && Math.abs(value as number) > 2 ** 32) received = withSeparators(String(value));
+  else if (typeof value === 'bigint') {
+    received = String(value);
+    if (value > 2n ** 32n || value < -(2n ** 32n)) received = withSeparators(received);
+    received += 'n';
+  } else received = inspect(value);
   return nodeError<RangeError>(RangeError, 'ERR_OUT_OF_RANGE',
-    `The value of "${name}" is out of range. It must be ${range}. Received ${inspect(value)}`);
+    `The value of "${name}" is out of range. It must be ${range}. Received ${received}`);
 }
 
 /** Any other Node-style coded error. */
@@ -55,12 +93,13 @@ export function codedError(Base: ErrorClass, code: string, message: string): Err
   return nodeError(Base, code, message);
 }
 
-const errnoNames: Record<number, string> = {};
-for (const [name, num] of Object.entries(os.constants.errno)) errnoNames[num as number] = name;
-
-/** The symbolic name of a positive errno, e.g. 2 -> 'ENOENT'. */
+/**
+ * The symbolic name of an errno, e.g. 2 -> 'ENOENT', as Node names it (util.getSystemErrorName:
+ * 11 is EAGAIN, not its alias EWOULDBLOCK; 95 is ENOTSUP; one libuv does not know is
+ * `Unknown system error -N`, as in Node's own errors).
+ */
 export function errnoName(errno: number): string {
-  return errnoNames[Math.abs(errno)] ?? `Unknown system error ${-Math.abs(errno)}`;
+  return getSystemErrorName(-Math.abs(errno));
 }
 
 export interface ErrnoError extends Error {

@@ -194,22 +194,27 @@ export function exec(command: string, ...rest: unknown[]): GuardedChildProcess {
   return execFile(normalized.file, normalized.options, normalized.callback);
 }
 
-/** util.promisify(exec) resolves { stdout, stderr } and exposes the child as `promise.child`. */
+/**
+ * util.promisify(exec) resolves { stdout, stderr } and exposes the child as `promise.child`.
+ * The call happens outside the promise, as in Node: a bad argument throws, it does not reject.
+ */
 function promiseVariant(run: (...args: unknown[]) => GuardedChildProcess) {
   return (...args: unknown[]) => {
-    let child: GuardedChildProcess;
-    const promise = new Promise((resolve, reject) => {
-      child = run(...args, (err: (Error & Record<string, unknown>) | null, stdout: Output, stderr: Output) => {
-        if (err !== null) {
-          err.stdout = stdout;
-          err.stderr = stderr;
-          reject(err);
-        } else {
-          resolve({ stdout, stderr });
-        }
-      });
+    let resolve!: (value: { stdout: Output; stderr: Output }) => void;
+    let reject!: (reason: unknown) => void;
+    const promise = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
     }) as Promise<{ stdout: Output; stderr: Output }> & { child: GuardedChildProcess };
-    promise.child = child!;
+    promise.child = run(...args, (err: (Error & Record<string, unknown>) | null, stdout: Output, stderr: Output) => {
+      if (err !== null) {
+        err.stdout = stdout;
+        err.stderr = stderr;
+        reject(err);
+      } else {
+        resolve({ stdout, stderr });
+      }
+    });
     return promise;
   };
 }

@@ -53,7 +53,9 @@ export function fork(modulePath: string | URL, args?: readonly string[] | Guarde
   checkNoNullBytes(opts.execPath, 'options.execPath');
 
   let execArgv = (opts.execArgv as string[] | undefined) || process.execArgv;
-  execArgv.forEach((arg, i) => checkNoNullBytes(arg, `options.execArgv[${i}]`));
+  // By index and then spread, as Node does: a string is taken character by character and
+  // anything else that is not iterable throws Node's own TypeError ("execArgv is not iterable").
+  for (let i = 0; i < execArgv.length; i++) checkNoNullBytes(execArgv[i], `options.execArgv[${i}]`);
   const evalSource = (process as unknown as { _eval?: string })._eval;
   if (execArgv === process.execArgv && evalSource != null) {
     // Drop `-e <code>`, or every fork would run the parent's script again.

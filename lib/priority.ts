@@ -124,7 +124,7 @@ function validateGuardOptions(options: GuardOptions): CheckedSettings {
   const schedPolicy = validateSchedPolicy(given.schedPolicy);
   const ioPriority = validateIoPriority(given.ioPriority);
   const strict = given.strict;
-  if (strict !== undefined && typeof strict !== 'boolean') throw invalidArgType('options.strict', 'of type boolean', strict);
+  if (strict != null && typeof strict !== 'boolean') throw invalidArgType('options.strict', 'of type boolean', strict); // null: unset, as Node's options
   return { oomScoreAdj, nice, schedPolicy, ioPriority, strict: strict === true };
 }
 

@@ -81,7 +81,8 @@ export class GuardedProcessHandle {
     const stdio: NativeStdio[] = options.stdio.map((entry, i) => toNativeStdio(entry, i));
     // The engine reads what it is given through the prototype chain too: own properties only.
     const result = this.binding.spawn(ownOptions({
-      ...launchRequest(options, this.priority, this.cgroupProcs),
+      // An empty cwd is no cwd for the async spawn, as in Node's ProcessWrap (spawnSync fails with ENOENT).
+      ...launchRequest(ownOptions({ ...options, cwd: options.cwd || undefined }), this.priority, this.cgroupProcs),
       stdio,
       onExit: (exit: NativeExit) => this.exited(exit),
     }));

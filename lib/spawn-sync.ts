@@ -52,7 +52,11 @@ function syncStdio(stdio: unknown): SyncStdio[] {
   }
   while (list.length < 3) list.push(undefined);
 
-  return list.map((entry, i) => ownOptions(syncStdioEntry(entry, i)));
+  // As Node's reduce over the array: a hole is skipped (later entries move down), and an
+  // entry's kind comes from its index in the array given.
+  const entries: SyncStdio[] = [];
+  list.forEach((entry, i) => entries.push(ownOptions(syncStdioEntry(entry, i))));
+  return entries;
 }
 
 function syncStdioEntry(entry: unknown, i: number): SyncStdio {
@@ -104,13 +108,19 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
     return result;
   }
 
-  const native = binding.spawnSync(ownOptions({
-    ...launchRequest({ ...normalized, uid: opts.uid as number | undefined, gid: opts.gid as number | undefined }, plan, containment.procsFiles()),
-    stdio,
-    timeout: (opts.timeout as number | undefined) ?? 0,
-    maxBuffer: opts.maxBuffer as number,
-    killSignal: killSignal ?? 15,
-  }));
+  let native: ReturnType<typeof binding.spawnSync>;
+  try {
+    native = binding.spawnSync(ownOptions({
+      ...launchRequest({ ...normalized, uid: opts.uid as number | undefined, gid: opts.gid as number | undefined }, plan, containment.procsFiles()),
+      stdio,
+      timeout: (opts.timeout as number | undefined) ?? 0,
+      maxBuffer: opts.maxBuffer as number,
+      killSignal: killSignal ?? 15,
+    }));
+  } catch (err) {
+    containment.abandon(); // a throw after the cgroup was made leaves no cgroup behind
+    throw err;
+  }
 
   const command_ = [normalized.file, ...normalized.args.slice(1)].join(' ');
   const priority = appliedPriority(plan, native, command_);

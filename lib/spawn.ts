@@ -73,6 +73,21 @@ function isInt32(value: unknown): boolean {
   return typeof value === 'number' && value === (value | 0);
 }
 
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+let shellArgsWarned = false;
+
+/** Node 24 deprecates args with a shell (DEP0190), once per process: as the running Node does. */
+function warnShellArgsOnce(): void {
+  if (NODE_MAJOR < 24 || shellArgsWarned) return;
+  shellArgsWarned = true;
+  process.emitWarning(
+    'Passing args to a child process with shell option true can lead to security ' +
+      'vulnerabilities, as the arguments are not escaped, only concatenated.',
+    'DeprecationWarning',
+    'DEP0190',
+  );
+}
+
 /** Node's normalizeSpawnArguments(), with procguard's variables left out of the environment. */
 export function normalizeSpawnArguments(file: unknown, args: unknown, options: unknown): NormalizedSpawn {
   if (typeof file !== 'string') throw invalidArgType('file', 'of type string', file);
@@ -118,6 +133,7 @@ export function normalizeSpawnArguments(file: unknown, args: unknown, options: u
   let command = file;
   if (opts.shell) {
     checkNoNullBytes(opts.shell, 'options.shell');
+    if (argList.length > 0) warnShellArgsOnce();
     const line = [file, ...argList].join(' ');
     command = typeof opts.shell === 'string' ? opts.shell : '/bin/sh';
     argList = ['-c', line];
@@ -157,7 +173,7 @@ export function toSignalNumber(signal: unknown): number {
 /** Node's sanitizeKillSignal(). */
 export function killSignalOf(killSignal: unknown): number | undefined {
   if (typeof killSignal === 'string' || typeof killSignal === 'number') return toSignalNumber(killSignal);
-  if (killSignal != null) throw invalidArgType('options.killSignal', 'of type string or number', killSignal);
+  if (killSignal != null) throw invalidArgType('options.killSignal', 'one of type string or number', killSignal);
   return undefined;
 }
 

@@ -131,9 +131,11 @@ static void CloseEnvironment(napi_async_cleanup_hook_handle hook, void *arg) {
 // after napi_remove_async_cleanup_hook already did (a double free at every exit).
 static void CloseEnvironmentWithoutLoop(void *arg) {
   auto *state = static_cast<AddonState *>(arg);
-  while (!state->liveChildren.empty()) state->liveChildren.front()->Detach();
-  if (state->exitThread) state->exitThread->Stop();
-  state->exitThread = nullptr;
+  boundary::Contain([&] {
+    while (!state->liveChildren.empty()) state->liveChildren.front()->Detach();
+    if (state->exitThread) state->exitThread->Stop();
+    state->exitThread = nullptr;
+  });
   if (state->devNull >= 0) close(state->devNull);
   state->devNull = -1;
 }

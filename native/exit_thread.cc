@@ -12,6 +12,7 @@
 
 #include "addon_state.h"
 #include "child_watch.h"
+#include "napi_boundary.h"
 
 static constexpr int kPidPollMillis = 50;  // kernels before 5.3 only: no pidfd to wait on
 

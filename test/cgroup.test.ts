@@ -595,7 +595,7 @@ describe('errors', () => {
     [{ memoryMax: -1 }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.memoryMax" is out of range. It must be a whole number of bytes >= 0 and <= 9007199254740991. Received -1'],
     // Too large to be a number of bytes: a RangeError here, never the kernel's EINVAL at the spawn.
     [{ memoryMax: '99999999999999999999T' }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.memoryMax" is out of range. It must be a size of at most 9007199254740991 bytes (8191T). Received \'99999999999999999999T\''],
-    [{ memoryMax: 2 ** 60 }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.memoryMax" is out of range. It must be a whole number of bytes >= 0 and <= 9007199254740991. Received 1152921504606847000'],
+    [{ memoryMax: 2 ** 60 }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.memoryMax" is out of range. It must be a whole number of bytes >= 0 and <= 9007199254740991. Received 1_152_921_504_606_847_000'],
     [{ memorySwapMax: '9000T' }, 'ERR_OUT_OF_RANGE', 'The value of "options.cgroup.memorySwapMax" is out of range. It must be a size of at most 9007199254740991 bytes (8191T). Received \'9000T\''],
     [{ memoryMax: true }, 'ERR_INVALID_ARG_TYPE', 'The "options.cgroup.memoryMax" property must be of type number or string. Received type boolean (true)'],
     [{ memorySwapMax: 'some' }, 'ERR_INVALID_ARG_VALUE', `The property 'options.cgroup.memorySwapMax' must be a number of bytes or a size like '512M' or '2G', or 'max'. Received 'some'`],

@@ -7,8 +7,8 @@
 import { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { PassThrough } from 'node:stream';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { codedError, errnoException, invalidArgValue } from '../errors';
 import type { NativeBinding, NativeExit, NativeSpawnResult, NativeStdio } from '../native';
 import { launchRequest, signalName } from '../process-handle';
@@ -59,10 +59,20 @@ export function runtimeStdio(stdio: unknown): NativeStdio[] {
   });
 }
 
-/** Our end of one socketpair as a stream of this runtime: the child reads fd 0, writes the others. */
+/**
+ * Our end of one socketpair as a stream of this runtime: the child reads fd 0, writes the others.
+ * Deno: net.Socket over the fd. Bun: its fs streams read a socket with blocking reads on a small
+ * thread pool (two readers starve a writer; non-blocking, they fail with EAGAIN), and its
+ * net.Socket never reads such an fd; Bun.file(fd).stream() polls it. That stream reads a dup
+ * of the fd, made at its first read, so ours is closed once the stream is.
+ */
 function pipeStream(fd: number, childReads: boolean): Stream {
   if (currentRuntime().name === 'deno') return new net.Socket({ fd, readable: !childReads, writable: childReads });
-  return childReads ? fs.createWriteStream('', { fd }) : fs.createReadStream('', { fd, highWaterMark: 64 * 1024 });
+  if (childReads) return fs.createWriteStream('', { fd });
+  const bun = (globalThis as unknown as { Bun: { file(fd: number): { stream(): ReadableStream } } }).Bun;
+  const stream = Readable.fromWeb(bun.file(fd).stream() as import('node:stream/web').ReadableStream);
+  stream.once('close', () => fs.close(fd, () => {}));
+  return stream;
 }
 
 /** A pipe the child never got (the spawn failed before the clone): ended at once, as an EOF. */

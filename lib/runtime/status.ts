@@ -2,6 +2,7 @@
 import type { RuntimeStatus } from '../types';
 import { currentRuntime } from './detect';
 import { asyncEngine } from './engine';
+import { loadNative } from '../native';
 
 const ALL = ['spawn', 'exec', 'execFile', 'fork', 'spawnSync', 'execSync', 'execFileSync'];
 
@@ -17,14 +18,16 @@ const REGISTER_COVERS: Record<string, string> = {
 export function runtimeStatus(): RuntimeStatus {
   const { name, version } = currentRuntime();
   const engine = asyncEngine();
-  const protectedFunctions = engine.kind === 'fallback' ? ['spawnSync', 'execSync', 'execFileSync'] : name === 'node' ? ALL : ALL.filter((f) => f !== 'fork');
+  const { binding, error } = loadNative();
   const unprotected: Record<string, string> = {};
   for (const fn of ALL) {
-    if (protectedFunctions.includes(fn)) continue;
-    unprotected[fn] = engine.kind === 'fallback'
-      ? `${name}'s own child_process: ${engine.reason}`
-      : `throws ERR_PROCGUARD_IPC_UNAVAILABLE: ${name}'s IPC channel cannot be given to a child procguard starts ('ipc' in stdio likewise)`;
+    if (!binding) unprotected[fn] = `${name}'s own child_process: the native addon is not loaded (${error ?? 'unknown'})`;
+    else if (engine.kind === 'fallback' && !fn.endsWith('Sync')) unprotected[fn] = `${name}'s own child_process: ${engine.reason}`;
+    else if (engine.kind === 'thread' && fn === 'fork') {
+      unprotected[fn] = `throws ERR_PROCGUARD_IPC_UNAVAILABLE: ${name}'s IPC channel cannot be given to a child procguard starts ('ipc' in stdio likewise)`;
+    }
   }
+  const protectedFunctions = ALL.filter((fn) => !(fn in unprotected));
   return {
     name,
     version,
