@@ -51,6 +51,7 @@ export { childDefaults } from './priority';
 export { status } from './status';
 export { protectSelf } from './protect';
 export type { ProtectResult } from './protect';
+export type { ExitMessage, SpawnMessage } from './diagnostics';
 export type {
   AppliedPriority,
   ChildDefaults,

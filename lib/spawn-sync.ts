@@ -14,6 +14,7 @@ import { Containment } from './cgroup/containment';
 import type { ChildCgroup } from './cgroup/child-cgroup';
 import type { OomKill } from './cgroup/oom-verdict';
 import { nodeChildProcess } from './node-child-process';
+import { cgroupDirOf, publishExit, publishSpawn } from './diagnostics';
 import { ownOptions } from './own-options';
 
 const MAX_BUFFER = 1024 * 1024;
@@ -163,6 +164,16 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
     });
     extra('resourceUsage', resourceUsage);
     extra('oomKill', oomKill);
+    const spawnargs = normalized.args;
+    const cgroup = cgroupDirOf(containment.cgroup);
+    // A sync child starts and ends within this call: both events, in order, once it is reaped.
+    publishSpawn(() => ({ pid: native.pid, file: normalized.file, spawnargs, sync: true, priority, cgroup }));
+    publishExit(() => ({
+      pid: native.pid, file: normalized.file, spawnargs, sync: true,
+      code: native.signal ? null : native.exitCode ?? null,
+      signal: native.signal ? (signalName(native.signal) as NodeJS.Signals) : null,
+      resourceUsage, oomKill, cgroup,
+    }));
   }
   return result as unknown as GuardedSpawnSyncReturns<string | Buffer>;
 }

@@ -8,7 +8,8 @@ import { isGuardVariable } from './env';
 import { ownOptions } from './own-options';
 import { loadNative } from './native';
 import type { NativeExit, NativeSpawnResult } from './native';
-import { GuardedProcessHandle } from './process-handle';
+import { GuardedProcessHandle, signalName } from './process-handle';
+import { cgroupDirOf, publishExit, publishSpawn } from './diagnostics';
 import type { PriorityPlan } from './process-handle';
 import { isPriorityStep, priorityField, reportPriorityFailure, resolveChildPriority } from './priority';
 import { warning } from './logger';
@@ -287,6 +288,18 @@ function finishContained(child: GuardedChildProcess, containment: Containment, e
   const { resourceUsage, oomKill } = containment.finish(child.pid!, exit);
   child.resourceUsage = resourceUsage;
   child.oomKill = oomKill;
+  publishExit(() => ({
+    pid: child.pid!,
+    file: child.spawnfile,
+    spawnargs: child.spawnargs,
+    sync: false,
+    code: exit.signal ? null : exit.exitCode,
+    signal: exit.signal ? (signalName(exit.signal) as NodeJS.Signals) : null,
+    resourceUsage,
+    oomKill,
+    cgroup: cgroupDirOf(containment.cgroup),
+    child,
+  }));
 }
 
 /** After the launch, whatever its outcome: what was applied, strict's reason, no cgroup left for a child that never ran. */
@@ -306,6 +319,15 @@ function settlePriority(
     else explainStrictFailure(child, outcome);
   }
   if (!outcome || outcome.errno !== 0) containment.abandon();
+  else publishSpawn(() => ({
+    pid: child.pid!,
+    file: child.spawnfile,
+    spawnargs: child.spawnargs,
+    sync: false,
+    priority: child.priority!,
+    cgroup: cgroupDirOf(containment.cgroup),
+    child,
+  }));
 }
 
 /** Node's ChildProcess.prototype.spawn() calls its handle with one options object (Node <= 22) or positionally (Node 24). */
