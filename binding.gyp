@@ -11,7 +11,10 @@
             "native/spawn_sync.cc",
             "native/child_watch.cc",
             "native/exit_thread.cc",
-            "native/child.c"
+            "native/child.c",
+            "native/guard/guard_napi.cc",
+            "native/guard/guard_loop.cc",
+            "native/guard/kernel_files.c"
           ]
         }, {
           "sources": []

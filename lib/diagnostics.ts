@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { ChildCgroup } from './cgroup/child-cgroup';
 import type { ResourceUsage } from './cgroup/containment';
 import type { OomKill } from './cgroup/oom-verdict';
+import type { GuardKill } from './guard/events';
 import type { AppliedPriority } from './types';
 
 export interface SpawnMessage {
@@ -37,8 +38,8 @@ export interface ExitMessage {
   /** The signal's name ('SIGKILL'), null when it exited. */
   signal: NodeJS.Signals | null;
   resourceUsage: ResourceUsage;
-  /** null, or why the kernel's OOM killer ended it ({ cause: 'cgroup-limit' | 'system', confidence, evidence }). */
-  oomKill: OomKill | null;
+  /** null, or why the kernel's OOM killer ended it ({ cause: 'cgroup-limit' | 'system', confidence, evidence }), or procguard's guard ({ cause: 'procguard-guard', trigger, evidence }; its actions on 'procguard:guard'). */
+  oomKill: OomKill | GuardKill | null;
   cgroup: string | null;
   child?: ChildProcess;
 }

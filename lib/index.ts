@@ -50,6 +50,18 @@ export { configure } from './config';
 export { childDefaults } from './priority';
 export { status } from './status';
 export { protectSelf } from './protect';
+export { guard } from './guard';
+export type {
+  GuardEvent,
+  GuardKill,
+  GuardKillEvent,
+  GuardPolicy,
+  GuardPressureEvent,
+  GuardReclaimEvent,
+  GuardTrigger,
+  MemoryGuard,
+  MemoryGuardOptions,
+} from './guard';
 export type { ProtectResult } from './protect';
 export type { ExitMessage, SpawnMessage } from './diagnostics';
 export type {

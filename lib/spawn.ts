@@ -18,6 +18,8 @@ import { Containment } from './cgroup/containment';
 import type { ResourceUsage } from './cgroup/containment';
 import type { ChildCgroup } from './cgroup/child-cgroup';
 import type { OomKill } from './cgroup/oom-verdict';
+import { guardPolicyOf, watchChild } from './guard';
+import type { GuardKill, GuardPolicy } from './guard';
 import { asyncEngine, warnRuntimeFallbackOnce } from './runtime/engine';
 import { RuntimeChildProcess } from './runtime/child-process';
 import { nodeChildProcess } from './node-child-process';
@@ -29,8 +31,8 @@ export interface GuardedChildProcess extends ChildProcess {
   priority: AppliedPriority;
   /** Set before 'exit': rusage from waitid, and the kernel's counters of its own cgroup when it had one. */
   resourceUsage?: ResourceUsage;
-  /** Set before 'exit': null, or why the kernel's OOM killer ended it. */
-  oomKill?: OomKill | null;
+  /** Set before 'exit': null, or why the kernel's OOM killer (or procguard's guard) ended it. */
+  oomKill?: OomKill | GuardKill | null;
   /** The child's own cgroup (options.cgroup), or null. */
   cgroup: ChildCgroup | null;
   /** Ends the child and every descendant (cgroup.kill, or freeze/signal/thaw; a /proc walk without a cgroup). */
@@ -227,6 +229,7 @@ export function appliedPriority(plan: PriorityPlan, outcome: Pick<NativeSpawnRes
 export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): GuardedChildProcess {
   const { binding } = loadNative();
   const plan = resolveChildPriority(guard);
+  const guardPolicy = guardPolicyOf(normalized.options.guard);
   const containment = new Containment(normalized.options.cgroup, !!binding);
   const command = [normalized.file, ...normalized.args.slice(1)].join(' ');
   if (binding && asyncEngine().kind === 'thread') {
@@ -239,6 +242,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
       outcome = child.launch(binding, normalized, plan, containment.procsFiles());
     } finally {
       settlePriority(child, plan, outcome, command, containment);
+      watchByGuard(child, outcome, guardPolicy, containment);
     }
     return child;
   }
@@ -274,7 +278,10 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     if (binding) settlePriority(child, plan, handle?.outcome, command, containment, error);
     throw error;
   }
-  if (binding) settlePriority(child, plan, handle?.outcome, command, containment);
+  if (binding) {
+    settlePriority(child, plan, handle?.outcome, command, containment);
+    watchByGuard(child, handle?.outcome, guardPolicy, containment);
+  }
   return child;
 }
 
@@ -287,7 +294,7 @@ function describeContainment(child: GuardedChildProcess, containment: Containmen
 function finishContained(child: GuardedChildProcess, containment: Containment, exit: NativeExit): void {
   const { resourceUsage, oomKill } = containment.finish(child.pid!, exit);
   child.resourceUsage = resourceUsage;
-  child.oomKill = oomKill;
+  child.oomKill = guardVerdicts.get(child)?.() ?? oomKill;
   publishExit(() => ({
     pid: child.pid!,
     file: child.spawnfile,
@@ -296,10 +303,18 @@ function finishContained(child: GuardedChildProcess, containment: Containment, e
     code: exit.signal ? null : exit.exitCode,
     signal: exit.signal ? (signalName(exit.signal) as NodeJS.Signals) : null,
     resourceUsage,
-    oomKill,
+    oomKill: child.oomKill ?? null,
     cgroup: cgroupDirOf(containment.cgroup),
     child,
   }));
+}
+
+/** Per running child: the guard's verdict at its exit (the guard's own registry holds the rest). */
+const guardVerdicts = new WeakMap<GuardedChildProcess, () => GuardKill | null>();
+
+/** A child that runs is the guard's to watch, when the guard runs (lib/guard/). */
+function watchByGuard(child: GuardedChildProcess, outcome: NativeSpawnResult | undefined, policy: GuardPolicy, containment: Containment): void {
+  if (outcome && outcome.errno === 0) guardVerdicts.set(child, watchChild(outcome.pid, policy, containment.cgroup));
 }
 
 /** After the launch, whatever its outcome: what was applied, strict's reason, no cgroup left for a child that never ran. */
@@ -345,9 +360,11 @@ function releaseNodeHandle(handle: Record<PropertyKey, unknown>): void {
   handle.onexit = null;
   for (const symbol of Object.getOwnPropertySymbols(handle)) delete handle[symbol];
   const spawnable = handle as unknown as { spawn(...args: unknown[]): number; close(): void };
-  const stdio = [{ type: 'fd', fd: -1 }];
+  // Null prototypes: Node's ProcessWrap reads uid, gid, cwd... through the prototype chain and
+  // aborts the process on a polluted one of the wrong type (CHECK(uid_v->IsInt32())).
+  const stdio = [ownOptions({ type: 'fd', fd: -1 })];
   try {
-    if (handleTakesOptionsObject) spawnable.spawn({ file: '/', args: [], envPairs: [], stdio });
+    if (handleTakesOptionsObject) spawnable.spawn(ownOptions({ file: '/', args: [], envPairs: [], stdio }));
     else spawnable.spawn('/', [], undefined, [], stdio, 0, -1, -1);
     spawnable.close();
   } catch {

@@ -8,6 +8,7 @@ import type { EnvironmentStatus } from './types';
 import { runtimeStatus } from './runtime/status';
 import { readCapabilities, readOwnNice, readOwnOomScoreAdj, readOwnSchedPolicy } from './self';
 import { schedPolicyName } from './scheduling';
+import { guardStatus } from './guard/status';
 
 export function status(): Status {
   logStartupOnce();
@@ -55,6 +56,7 @@ export function status(): Status {
     childDefaults: process.platform === 'linux'
       ? childDefaults({ oomScoreAdj: oomScoreAdj ?? 0, nice: nice ?? 0 })
       : null,
+    guard: guardStatus(),
     environment: null,
     runtime: runtimeStatus(),
   };

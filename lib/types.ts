@@ -1,8 +1,9 @@
 // Public types of procguard beyond those of node:child_process.
 import type { CgroupOptions } from './cgroup/spec';
 import type { EnvironmentStatus } from './environment';
+import type { GuardStatus } from './guard/status';
 
-export type { CgroupOptions, EnvironmentStatus };
+export type { CgroupOptions, EnvironmentStatus, GuardStatus };
 
 /** A per-spawn priority setting: a number, or 'inherit' to leave the child as the agent is. */
 export type PrioritySetting = number | 'inherit';
@@ -30,6 +31,8 @@ export interface GuardOptions {
   strict?: boolean;
   /** The child's own cgroup: a hard memory cap without swap, pids, cpu weight; joined before exec. */
   cgroup?: CgroupOptions;
+  /** How eligible this child is as the guard's victim (guard()): 'prefer', 'normal' (default), 'avoid', 'never'. */
+  guard?: 'prefer' | 'normal' | 'avoid' | 'never';
 }
 
 /** What was actually applied to one child, set on `child.priority`. */
@@ -106,6 +109,8 @@ export interface Status {
   /** The variables read, as found in the environment (undefined when absent). */
   env: Record<string, string | undefined>;
   childDefaults: ChildDefaults | null;
+  /** The guard (guard(), CODER_PROC_GUARD): what it watches here and why, and its last actions. */
+  guard: GuardStatus;
   /** Where the agent runs (cgroups, limits above it, systemd, Kubernetes) and what follows; null off Linux or without /proc. */
   environment: EnvironmentStatus | null;
   /** Why `environment` is null, when it is. */

@@ -11,6 +11,7 @@
 
 #include "addon_state.h"
 #include "child_watch.h"
+#include "guard/guard.h"
 #include "exit_thread.h"
 #include "linux_compat.h"
 #include "napi_boundary.h"
@@ -165,6 +166,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Export(env, exports, "getXattr", boundary::Entry<GetXattr>);
     Export(env, exports, "setPidfdDisabled", boundary::Entry<SetPidfdDisabled>);
     Export(env, exports, "startExitThread", boundary::Entry<StartExitThread>);
+    RegisterGuard(env, exports);
     return exports;
   });
   return exports;

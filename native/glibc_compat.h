@@ -38,10 +38,12 @@
  * Node process on such a glibc has libpthread loaded (Node's binaries link it).
  */
 __asm__(".symver pthread_sigmask, pthread_sigmask@" PROCGUARD_GLIBC_BASE);
-/* pthread_create, pthread_join (native/exit_thread.cc): new versions in glibc 2.34's merge; the
- * base versions are the same functions. */
+/* pthread_create, pthread_join (native/exit_thread.cc, the guard's thread in native/guard/),
+ * pthread_attr_setstack (the guard's locked stack): new versions in glibc 2.34's merge; the base
+ * versions are the same functions. */
 __asm__(".symver pthread_create, pthread_create@" PROCGUARD_GLIBC_BASE);
 __asm__(".symver pthread_join, pthread_join@" PROCGUARD_GLIBC_BASE);
+__asm__(".symver pthread_attr_setstack, pthread_attr_setstack@" PROCGUARD_GLIBC_BASE);
 
 #ifndef __cplusplus
 #include <dlfcn.h>

@@ -6,6 +6,7 @@ import { spawn } from '../spawn';
 import type { GuardedChildProcess } from '../spawn';
 import type { GuardOptions } from '../types';
 import type { CliIo } from './subcommand';
+import { guard as startGuard } from '../guard';
 import {
   formatIoPriority,
   IO_PRIORITY_VARIABLE_ALLOWED,
@@ -18,14 +19,15 @@ import {
 
 export const runUsage = {
   args: '[--memory-max SIZE] [--memory-swap-max SIZE] [--pids-max N] [--cpu-weight N] [--io-weight N] [--oom-score-adj N] [--nice N] ' +
-    '[--sched-policy other|batch|idle] [--io-priority best-effort[:0-7]|idle] [--strict] -- command [args...]',
+    '[--sched-policy other|batch|idle] [--io-priority best-effort[:0-7]|idle] [--strict] [--guard] -- command [args...]',
   summary: 'run a command in its own capped cgroup, then print its resource usage and OOM verdict',
 };
 
 class RunUsageError extends Error {}
 
-function parseRunArgs(argv: string[]): { command: string; args: string[]; options: GuardOptions } {
+function parseRunArgs(argv: string[]): { command: string; args: string[]; options: GuardOptions; guard: boolean } {
   const options: GuardOptions = {};
+  let guard = false;
   const cgroup: Record<string, unknown> = {};
   let i = 0;
   const value = (flag: string): string => {
@@ -63,13 +65,14 @@ function parseRunArgs(argv: string[]): { command: string; args: string[]; option
       options.ioPriority = priority ?? 'inherit';
     }
     else if (arg === '--strict') options.strict = true;
+    else if (arg === '--guard') guard = true;
     else if (arg.startsWith('-')) throw new RunUsageError(`unknown option ${JSON.stringify(arg)}`);
     else break; // the command, without a '--'
   }
   const [command, ...args] = argv.slice(i);
   if (!command) throw new RunUsageError('no command given');
   if (Object.keys(cgroup).length) options.cgroup = cgroup;
-  return { command, args, options };
+  return { command, args, options, guard };
 }
 
 function formatBytes(bytes: number): string {
@@ -97,7 +100,10 @@ export function formatRunReport(child: GuardedChildProcess, code: number | null,
   }
   if (child.cgroup) lines.push(`  cgroup: ${child.cgroup.dirs.join(', ')}`);
   const oom = child.oomKill;
-  if (oom) {
+  if (oom?.cause === 'procguard-guard') {
+    lines.push(`  killed by procguard's guard (${oom.trigger}), before the kernel's OOM killer had to act`);
+    for (const fact of oom.evidence) lines.push(`    - ${fact}`);
+  } else if (oom) {
     lines.push(`  OOM-killed: ${oom.cause === 'cgroup-limit' ? 'its own memory cap (the command\'s own appetite)' : 'system memory pressure, not its own cap (worth retrying elsewhere)'} [${oom.confidence}]`);
     for (const fact of oom.evidence) lines.push(`    - ${fact}`);
   } else {
@@ -119,6 +125,8 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   }
   let child: GuardedChildProcess;
   try {
+    // The guard watches this process's memory (its cgroup, the machine) and acts on the command.
+    if (parsed.guard) startGuard();
     child = spawn(parsed.command, parsed.args, { ...parsed.options, stdio: 'inherit' });
   } catch (err) {
     io.err(`procguard run: ${(err as Error).message}\n`);

@@ -68,8 +68,28 @@ export function formatStatus(s: Status): string {
   rows.push(['protected', runtime.protectedFunctions.join(', ') || 'none']);
   for (const [fn, why] of Object.entries(runtime.unprotected)) rows.push([`${fn}`, why]);
   rows.push(['register covers', runtime.register]);
+  rows.push(...guardRows(s));
   const width = Math.max(...rows.map(([key]) => key.length)) + 1;
   return rows.map(([key, value]) => `${`${key}:`.padEnd(width)} ${value}\n`).join('');
+}
+
+/** The guard's rows: whether it runs, and each thing it watches with the reason. */
+function guardRows(s: Status): [string, string][] {
+  const g = s.guard;
+  const rows: [string, string][] = [];
+  rows.push(['guard', `${g.running ? 'running' : 'off'} (${g.reason})${g.dryRun ? ', dry run' : ''}`]);
+  rows.push([g.variable.name, g.variable.value === undefined ? 'unset' : JSON.stringify(g.variable.value)]);
+  for (const watch of g.watches) rows.push([`guard watches ${watch.what}`, watch.why]);
+  for (const note of g.notes) rows.push(['guard note', note]);
+  rows.push(['guard PSI', `${g.psi.mode}: ${g.psi.reason}`]);
+  if (g.running) rows.push(['guard children', `${g.children} watched, sampling every ${g.intervalMs} ms, state ${g.locked ? 'mlocked' : 'not mlocked'}`]);
+  for (const action of g.lastActions) {
+    const text = action.type === 'kill' ? `${action.dryRun ? 'would send' : 'sent'} ${action.signal} to ${action.pid} (${action.trigger})`
+      : action.type === 'reclaim' ? `reclaimed ${action.cgroup ?? `child ${action.pid}`}: ${action.beforeBytes} -> ${action.afterBytes} bytes`
+      : `pressure ${action.state}: ${action.trigger}`;
+    rows.push(['guard action', text]);
+  }
+  return rows;
 }
 
 function size(limit: { bytes: number; cgroup: string } | null): string {

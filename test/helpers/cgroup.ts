@@ -136,17 +136,18 @@ export interface CgroupAgentRun {
  * instruction) or as another user. The cgroup is removed afterwards.
  */
 export async function runCgroupAgent(
-  plan: CgroupAgentPlan,
-  launch: { memoryLimitBytes?: number; uid?: number; gid?: number; timeoutMs?: number } = {},
+  plan: CgroupAgentPlan | Record<string, unknown>,
+  launch: { memoryLimitBytes?: number; uid?: number; gid?: number; timeoutMs?: number; script?: string; env?: Record<string, string> } = {},
 ): Promise<CgroupAgentRun> {
   let cgroup: MemoryCgroup | undefined;
   if (launch.memoryLimitBytes) cgroup = createMemoryCgroup({ limitBytes: launch.memoryLimitBytes, name: 'pg-cgtest-agent' });
   const script = 'if [ -n "$1" ]; then echo $$ > "$1" || exit 97; fi; shift; exec "$@"';
-  const child = nodeSpawn('/bin/sh', ['-c', script, 'pg-cgtest-launcher', cgroup?.procsFile ?? '', process.execPath, CGROUP_AGENT, JSON.stringify(plan)], {
+  const agent = launch.script ?? CGROUP_AGENT;
+  const child = nodeSpawn('/bin/sh', ['-c', script, 'pg-cgtest-launcher', cgroup?.procsFile ?? '', process.execPath, agent, JSON.stringify(plan)], {
     cwd: '/tmp',
     uid: launch.uid,
     gid: launch.gid,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...launch.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
