@@ -1,6 +1,7 @@
 // The contract with the C++ addon in native/, and its lazy loading.
 // The addon only applies numbers; every decision is made in TypeScript.
 import { packageRoot } from './package-root';
+import { requireAddonLiterally } from './runtime/embedded-addon';
 
 /** One entry of the child's fd table, by child fd number. */
 export type NativeStdio =
@@ -153,9 +154,10 @@ export function loadNative(): { binding: NativeBinding | null; error?: string } 
     return loaded;
   }
   try {
+    const literal = requireAddonLiterally() as NativeBinding | null; // Bun, compiled executables included
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const build = require('node-gyp-build') as (dir: string) => NativeBinding;
-    loaded = { binding: build(packageRoot()) };
+    loaded = { binding: literal ?? build(packageRoot()) };
   } catch (err) {
     loaded = { binding: null, error: (err as Error).message.split('\n')[0] };
   }

@@ -360,9 +360,11 @@ function releaseNodeHandle(handle: Record<PropertyKey, unknown>): void {
   handle.onexit = null;
   for (const symbol of Object.getOwnPropertySymbols(handle)) delete handle[symbol];
   const spawnable = handle as unknown as { spawn(...args: unknown[]): number; close(): void };
-  const stdio = [{ type: 'fd', fd: -1 }];
+  // Null prototypes: Node's ProcessWrap reads uid, gid, cwd... through the prototype chain and
+  // aborts the process on a polluted one of the wrong type (CHECK(uid_v->IsInt32())).
+  const stdio = [ownOptions({ type: 'fd', fd: -1 })];
   try {
-    if (handleTakesOptionsObject) spawnable.spawn({ file: '/', args: [], envPairs: [], stdio });
+    if (handleTakesOptionsObject) spawnable.spawn(ownOptions({ file: '/', args: [], envPairs: [], stdio }));
     else spawnable.spawn('/', [], undefined, [], stdio, 0, -1, -1);
     spawnable.close();
   } catch {

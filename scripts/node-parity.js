@@ -125,6 +125,11 @@ function flagsOf(file) {
   return match ? match[1].trim().split(/\s+/) : [];
 }
 
+/** A test that swaps Node's internal child_process functions to watch Node's own calls. */
+function patchesInternals(file) {
+  return /internalCp\.[\w.]+\s*=[^=]/.test(fs.readFileSync(file, 'utf8'));
+}
+
 function runOne(options, dir, name, mode, slot) {
   const file = path.join(dir, 'test', 'parallel', name);
   const args = [...(mode === 'procguard' ? ['--require', REGISTER] : []), ...flagsOf(file), file];
@@ -198,7 +203,10 @@ async function main() {
   console.log(`pass with node, fail with procguard: ${regressions.length}`);
   for (const name of regressions) {
     const r = results.get(name).procguard;
-    console.log(`  ${name}  (${r.timedOut ? 'timed out' : r.signal ? `signal ${r.signal}` : `exit ${r.code}`})`);
+    const internals = patchesInternals(path.join(dir, 'test', 'parallel', name))
+      ? '; replaces a function of internal/child_process, which procguard does not call'
+      : '';
+    console.log(`  ${name}  (${r.timedOut ? 'timed out' : r.signal ? `signal ${r.signal}` : `exit ${r.code}`}${internals})`);
     if (options.verbose) console.log(r.output.trim().split('\n').slice(-25).map((l) => `      ${l}`).join('\n'));
   }
   if (improvements.length) console.log(`fail with node, pass with procguard: ${improvements.join(', ')}`);

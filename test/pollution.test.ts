@@ -35,6 +35,33 @@ describe('options set on Object.prototype change nothing', () => {
     expect(result.leftOnPrototype).toEqual([]);
   });
 
+  it('a polluted option of the wrong type neither throws nor aborts the agent (uid, gid, cwd, detached, stdio)', () => {
+    const run = runNode(`
+      const cp = require('procguard');
+      const fork = require('path').join(${JSON.stringify(FIXTURES)}, 'report-child.cjs');
+      const done = [];
+      for (const [name, value] of [['uid', 'gwak'], ['gid', 0n], ['cwd', 42n], ['detached', 'yes'], ['stdio', 5]]) {
+        Object.prototype[name] = value;
+        try {
+          cp.spawnSync('true');
+          cp.execSync('true');
+          cp.execFileSync('true');
+          cp.spawn('true');
+          cp.exec('true');
+          cp.execFile('true');
+          cp.fork(fork, { stdio: 'ignore' });
+          done.push(name);
+        } finally {
+          delete Object.prototype[name];
+        }
+      }
+      console.log(JSON.stringify(done));
+    `);
+    expect(run.signal).toBeNull();
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual(['uid', 'gid', 'cwd', 'detached', 'stdio']);
+  });
+
   it("configure(): procguard's own settings", () => {
     const before = currentConfig();
     polluted('enabled', true, () => configure({}));

@@ -265,3 +265,40 @@ describe('Bun register', () => {
     expect(seen.covers).toContain('not named imports linked before install() ran');
   });
 });
+
+describe('bun build --compile', () => {
+  it('embeds the addon in the executable: it applies priorities after the package it was built from is gone', () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'procguard-compile-'));
+    try {
+      // procguard as installed in the project being compiled, its addon built for this machine.
+      const pkg = path.join(work, 'node_modules', 'procguard');
+      fs.mkdirSync(path.join(pkg, 'build', 'Release'), { recursive: true });
+      fs.copyFileSync(path.join(REPO, 'package.json'), path.join(pkg, 'package.json'));
+      fs.cpSync(path.join(REPO, 'dist'), path.join(pkg, 'dist'), { recursive: true });
+      fs.copyFileSync(path.join(REPO, 'build', 'Release', 'procguard.node'), path.join(pkg, 'build', 'Release', 'procguard.node'));
+      fs.symlinkSync(path.join(REPO, 'node_modules', 'node-gyp-build'), path.join(work, 'node_modules', 'node-gyp-build'));
+      fs.writeFileSync(path.join(work, 'agent.cjs'), `
+        const { spawn, status } = require('procguard');
+        const child = spawn('cat', ['/proc/self/oom_score_adj']);
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.on('close', () => {
+          const s = status();
+          console.log('COMPILED ' + JSON.stringify({ native: s.native, exitWatcher: s.runtime.exitWatcher, child: out.trim() }));
+        });
+      `);
+      const exe = path.join(os.tmpdir(), `procguard-agent-${process.pid}`);
+      const [bun] = commandFor('bun', '');
+      execFileSync(bun, ['build', '--compile', path.join(work, 'agent.cjs'), '--outfile', exe], { cwd: work, stdio: 'pipe', timeout: 120_000 });
+      fs.rmSync(work, { recursive: true, force: true });
+      try {
+        const out = execFileSync(exe, [], { cwd: '/', env: { PATH: process.env.PATH, CODER_PROC_PRIO_MGMT: '1', CODER_PROC_OOM_SCORE: '700' }, encoding: 'utf8', timeout: 30_000 });
+        expect(markedJson({ status: 0, signal: null, stdout: out, stderr: '' }, 'COMPILED')).toEqual({ native: true, exitWatcher: 'thread', child: '700' });
+      } finally {
+        fs.rmSync(exe, { force: true });
+      }
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+});

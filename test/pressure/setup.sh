@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs what `npm run test:pressure` needs, idempotently (root, Debian/Ubuntu):
 #   qemu-system-x86, busybox-static: the VM and its userland (apt-get, no recommends)
+#   runc: the OCI runtime the container tests run inside the VM (vm-container.test.ts)
+#   mmdebstrap: builds the Debian trixie root file system the systemd VM boots (vm-systemd.test.ts)
 #   the Debian 6.1 cloud kernel: `apt-get download`ed and unpacked under
 #   .cache/pressure-vm/linux (never installed into this host)
 # Nothing is fetched when everything is already there.
@@ -8,7 +10,7 @@ set -eu
 
 cd "$(dirname "$0")/../.."
 CACHE=.cache/pressure-vm
-PACKAGES="qemu-system-x86 busybox-static"
+PACKAGES="qemu-system-x86 busybox-static runc mmdebstrap"
 # Override to pin another kernel package (it must have CONFIG_MEMCG, the 8250 console, gzip initrd).
 KERNEL_PACKAGE=${PROCGUARD_VM_KERNEL_PACKAGE:-}
 
