@@ -141,7 +141,8 @@ export class GuardedProcessHandle {
 const PROCESS_FLAG_DETACHED = 1; // process_wrap's kProcessFlagDetached
 
 function fromPositional([file, args, cwd, envPairs, stdio, flags, uid, gid]: unknown[]): NodeSpawnOptions {
-  const id = (value: unknown) => (typeof value === 'number' && value >= 0 ? value : undefined);
+  // Node 24 passes null for an unset id; a number, even -1, is the caller's (EINVAL, as libuv).
+  const id = (value: unknown) => (typeof value === 'number' ? value : undefined);
   return {
     file: file as string,
     args: (args as string[] | undefined) ?? [],

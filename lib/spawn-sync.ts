@@ -85,6 +85,18 @@ function toBuffer(input: unknown, i: number, encoding: unknown): Buffer {
   throw invalidArgType(`options.stdio[${i}]`, 'of type string or an instance of Buffer, TypedArray, or DataView', input);
 }
 
+let neverStarted: { stdio: null | undefined } | undefined;
+
+/**
+ * stdout and stderr of a result whose child never started, as the running Node gives them:
+ * null in Node 20 (`output && output[1]`), undefined in Node 24 (`output?.[1]`). Asked of
+ * Node's own spawnSync once, the first time a spawn fails.
+ */
+function neverStartedStdio(): null | undefined {
+  neverStarted ??= { stdio: nodeChildProcess.spawnSync('/nonexistent/procguard/probe', { stdio: 'ignore' }).stdout as unknown as null | undefined };
+  return neverStarted.stdio;
+}
+
 /** spawnSync(command, args?, options?) as in node:child_process, with procguard's options. */
 export function spawnSync(command: string, args?: readonly string[] | GuardedSpawnSyncOptions, options?: GuardedSpawnSyncOptions): GuardedSpawnSyncReturns<string | Buffer> {
   const normalized = normalizeSpawnArguments(command, args, options);
@@ -147,8 +159,8 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
   result.signal = signal;
   result.output = output;
   result.pid = native.pid;
-  result.stdout = output && output[1];
-  result.stderr = output && output[2];
+  result.stdout = output ? output[1] : neverStartedStdio();
+  result.stderr = output ? output[2] : neverStartedStdio();
   // Not enumerable: the result's keys (and those execSync copies onto its error) stay Node's.
   const extra = (name: string, value: unknown) =>
     Object.defineProperty(result, name, { value, enumerable: false, writable: true, configurable: true });

@@ -127,7 +127,7 @@ function flagsOf(file) {
 
 /** A test that swaps Node's internal child_process functions to watch Node's own calls. */
 function patchesInternals(file) {
-  return /internalCp\.[\w.]+\s*=[^=]/.test(fs.readFileSync(file, 'utf8'));
+  return /internalCp\.[\w.]+\s*=[^=]|mock\.method\(internalCp/.test(fs.readFileSync(file, 'utf8'));
 }
 
 function runOne(options, dir, name, mode, slot) {
