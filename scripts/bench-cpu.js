@@ -10,6 +10,12 @@
 //   1. agent alone (no children): the floor
 //   2. children from node:child_process.spawn: same nice as the agent
 //   3. children from procguard.spawn with CODER_PROC_PRIO_MGMT=1: nice agent+5, oom_score_adj 998
+//   4. the same with CODER_PROC_NICE_SCORE=19: the lowest nice
+//   5. the same with CODER_PROC_SCHED_POLICY=batch: SCHED_BATCH at nice 5
+//   6. the same with CODER_PROC_SCHED_POLICY=idle: SCHED_IDLE (nice no longer matters)
+// Besides the agent's lag and response, each run reports what the children lose: the CPU they got
+// while measured (in cores), and how long a short command (/bin/true, spawned the same way) takes
+// from spawn to exit while they burn.
 // Workloads: "light" (4 kB per tick, ~0.1 ms) and "busy" (1024 kB per tick, a few ms: an agent that
 // needs about half a core, more than its fair share against 4 equal-nice burners on 2 cores).
 //
@@ -19,6 +25,7 @@
 //   --attempts N               repeat a run (up to N times in all, default 3, quick 1) when other
 //                              processes took over 5% of the CPU meanwhile; the least disturbed counts
 //   --control-only             runs 1 and 2 only (until the engine builds)
+//   --rows 3,4,5,6             which procguard rows to run (default all)
 //   --procguard-path <module>  benchmark another module as "procguard" (plumbing dry run)
 //   --json <file>              also write the results as JSON
 
@@ -34,6 +41,8 @@ const TICK_MS = 10;
 const SETTLE_MS = 500;
 // Share of the machine's CPU used by processes other than the run's own that makes a run suspect.
 const OTHER_CPU_WARN_SHARE = 0.05;
+// Short commands (/bin/true) timed from spawn to exit at the end of each run with children.
+const SHORT_COMMANDS = 10;
 
 // ================================================================ worker (one run)
 
@@ -88,6 +97,8 @@ async function worker(config) {
 
   await lib.sleep(SETTLE_MS);
   const childPriority = children.map(({ child }) => lib.readProcessPriority(child.pid));
+  const childrenCpu = () => children.reduce((sum, { child }) => sum + (lib.readCpuSeconds(child.pid) ?? 0), 0);
+  const childCpuAtStart = childrenCpu();
   // CPU used by anything else on the machine (other jobs, hypervisor steal) makes a run suspect.
   const stopOtherCpuWatch = lib.startOtherCpuWatch(
     () => lib.readCpuSeconds('self') + children.reduce((sum, { child }) => sum + (lib.readCpuSeconds(child.pid) ?? 0), 0),
@@ -98,6 +109,19 @@ async function worker(config) {
   measuring = false;
   const measuredMs = performance.now() - measuredFrom;
   const otherCpu = stopOtherCpuWatch();
+  // Cores' worth of CPU the children got while measured: their throughput.
+  const childCores = (childrenCpu() - childCpuAtStart) / (measuredMs / 1000);
+  // A short command started the same way while they still burn: what a tool call waits.
+  const shortCommandMs = [];
+  for (let i = 0; spawn && i < SHORT_COMMANDS; i++) {
+    const started = performance.now();
+    await new Promise((resolve) => {
+      const probe = spawn('/bin/true', [], { stdio: 'ignore' });
+      probe.once('exit', resolve);
+      probe.once('error', resolve);
+    });
+    shortCommandMs.push(performance.now() - started);
+  }
 
   // The children's CPU time tells whether they really burned.
   const childCpuSeconds = children.map(({ child }) => lib.round(lib.readCpuSeconds(child.pid), 2));
@@ -123,6 +147,8 @@ async function worker(config) {
     children: config.children,
     childPriority,
     childCpuSeconds,
+    childCores: lib.round(childCores, 3),
+    shortCommandMs: lib.roundSummary(lib.summarize(shortCommandMs), 2),
     otherCpu,
     measuredMs: lib.round(measuredMs, 0),
     ticks: lagMs.length,
@@ -163,6 +189,7 @@ function parseCommandLine() {
       'work-kb': { type: 'string', default: '4,1024' },
       attempts: { type: 'string' },
       'control-only': { type: 'boolean', default: false },
+      rows: { type: 'string', default: '3,4,5,6' },
       'procguard-path': { type: 'string' },
       json: { type: 'string' },
       worker: { type: 'string' },
@@ -182,7 +209,9 @@ function parseCommandLine() {
     throw new Error('--work-kb must be 1 to 4 sizes of 1..4096');
   }
   if (!(attempts >= 1 && attempts <= 5)) throw new Error('--attempts must be 1..5');
-  return { ...values, seconds, children, rounds, workKbs, attempts };
+  const rows = values.rows.split(',').map(Number);
+  if (!rows.every((row) => row >= 3 && row <= 6)) throw new Error('--rows takes procguard rows 3..6');
+  return { ...values, seconds, children, rounds, workKbs, attempts, rows };
 }
 
 const fmtMs = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
@@ -190,8 +219,16 @@ const fmtRatio = (num, den) => (num > 0 && den > 0 ? `${(num / den).toFixed(1)}x
 
 function priorityLabel(run) {
   if (run.children === 0) return '-';
-  return [...new Set(run.childPriority.map((p) => `${p.nice} / ${p.oomScoreAdj}`))].join(', ');
+  return [...new Set(run.childPriority.map((p) => `${p.nice} / ${p.oomScoreAdj} / ${p.schedPolicy}`))].join(', ');
 }
+
+/** The procguard rows: the environment an operator would set for each. */
+const PROCGUARD_ROWS = {
+  3: { kind: 'procguard', label: 'CODER_PROC_PRIO_MGMT=1 (nice 5)', env: { CODER_PROC_PRIO_MGMT: '1' } },
+  4: { kind: 'nice19', label: '+ CODER_PROC_NICE_SCORE=19', env: { CODER_PROC_PRIO_MGMT: '1', CODER_PROC_NICE_SCORE: '19' } },
+  5: { kind: 'batch', label: '+ CODER_PROC_SCHED_POLICY=batch', env: { CODER_PROC_PRIO_MGMT: '1', CODER_PROC_SCHED_POLICY: 'batch' } },
+  6: { kind: 'idle', label: '+ CODER_PROC_SCHED_POLICY=idle', env: { CODER_PROC_PRIO_MGMT: '1', CODER_PROC_SCHED_POLICY: 'idle' } },
+};
 
 async function main() {
   const options = parseCommandLine();
@@ -222,7 +259,10 @@ async function main() {
     plan.push({ workKb, kind: 'alone', label: 'agent alone (no children)', library: 'none', children: 0, env: {} });
     plan.push({ workKb, kind: 'child_process', label: 'node:child_process.spawn', library: 'child_process', children: options.children, env: {} });
     if (runProcguard) {
-      plan.push({ workKb, kind: 'procguard', label: `${procguardLabel}, CODER_PROC_PRIO_MGMT=1`, library: 'procguard', children: options.children, env: { CODER_PROC_PRIO_MGMT: '1' } });
+      for (const row of options.rows) {
+        const { kind, label, env } = PROCGUARD_ROWS[row];
+        plan.push({ workKb, kind, label: `${procguardLabel}, ${label}`, library: 'procguard', children: options.children, env });
+      }
     }
   }
   for (const p of plan) p.runs = [];
@@ -237,7 +277,7 @@ async function main() {
           script: __filename,
           config: { library: p.library, children: p.children, seconds: options.seconds, workKb: p.workKb, procguardPath: options['procguard-path'] ?? null },
           // Without this the agent would inherit CODER_PROC_PRIO_MGMT from whoever runs the benchmark.
-          env: { CODER_PROC_PRIO_MGMT: undefined, ...p.env },
+          env: { CODER_PROC_PRIO_MGMT: undefined, CODER_PROC_NICE_SCORE: undefined, CODER_PROC_SCHED_POLICY: undefined, ...p.env },
           timeoutMs: options.seconds * 1000 + 30_000,
         },
         { attempts: options.attempts, maxOtherShare: OTHER_CPU_WARN_SHARE, maxWaitMs: options.quick ? 10_000 : 60_000 },
@@ -251,6 +291,7 @@ async function main() {
   const rows = plan.map((p) => ({
     workKb: p.workKb,
     kind: p.kind,
+    library: p.library,
     label: p.label,
     priority: priorityLabel(p.runs[0]),
     lagP50: combine(p.runs, (r) => r.lagMs.median),
@@ -259,6 +300,9 @@ async function main() {
     workP50: combine(p.runs, (r) => r.workMs.median),
     responseP99: combine(p.runs, (r) => r.responseMs.p99),
     ticks: combine(p.runs, (r) => r.ticks),
+    childCores: combine(p.runs, (r) => r.childCores),
+    shortP50: combine(p.runs, (r) => r.shortCommandMs.median),
+    shortMax: combine(p.runs, (r) => r.shortCommandMs.max),
   }));
 
   const lines = [];
@@ -268,26 +312,31 @@ async function main() {
     `${options.seconds} s per run (${options.seconds - SETTLE_MS / 1000} s measured)${options.rounds > 1 ? `, median of ${options.rounds} rounds` : ''}`);
   lines.push('');
   lines.push(lib.markdownTable(
-    ['agent work per tick', 'children spawned by', 'children nice / oom_score_adj', 'lag p50', 'lag p99', 'lag max', 'work p50', 'response p99', 'ticks'],
+    ['agent work per tick', 'children spawned by', 'children nice / oom_score_adj / policy', 'lag p50', 'lag p99', 'lag max', 'work p50', 'response p99', 'ticks',
+      'children CPU (cores)', '/bin/true p50', '/bin/true max'],
     rows.map((r) => [
       `${r.workKb} kB`, r.label, r.priority,
       fmtMs(r.lagP50), fmtMs(r.lagP99), fmtMs(r.lagMax), fmtMs(r.workP50), fmtMs(r.responseP99), Math.round(r.ticks),
+      r.kind === 'alone' ? '-' : r.childCores.toFixed(2), r.kind === 'alone' ? '-' : fmtMs(r.shortP50), r.kind === 'alone' ? '-' : fmtMs(r.shortMax),
     ]),
-    ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   ));
   lines.push('');
   for (const workKb of options.workKbs) {
     const control = rows.find((r) => r.workKb === workKb && r.kind === 'child_process');
-    const guarded = rows.find((r) => r.workKb === workKb && r.kind === 'procguard');
-    if (!guarded) continue;
-    lines.push(`- ${workKb} kB/tick, child_process / procguard: lag p50 ${fmtRatio(control.lagP50, guarded.lagP50)}, ` +
-      `lag p99 ${fmtRatio(control.lagP99, guarded.lagP99)}, lag max ${fmtRatio(control.lagMax, guarded.lagMax)}, ` +
-      `response p99 ${fmtRatio(control.responseP99, guarded.responseP99)} (lag p99 ${guarded.lagP99 < control.lagP99 ? 'lower' : 'NOT lower'} with procguard)`);
+    for (const guarded of rows.filter((r) => r.workKb === workKb && r.library !== 'none' && r.kind !== 'child_process')) {
+      lines.push(`- ${workKb} kB/tick, child_process / ${guarded.label.replace(/^.*?, /, '')}: lag p50 ${fmtRatio(control.lagP50, guarded.lagP50)}, ` +
+        `lag p99 ${fmtRatio(control.lagP99, guarded.lagP99)}, lag max ${fmtRatio(control.lagMax, guarded.lagMax)}, ` +
+        `response p99 ${fmtRatio(control.responseP99, guarded.responseP99)} (lag p99 ${guarded.lagP99 < control.lagP99 ? 'lower' : 'NOT lower'}); ` +
+        `children keep ${control.childCores > 0 ? Math.round((100 * guarded.childCores) / control.childCores) : 'n/a'}% of their CPU`);
+    }
   }
   if (!runProcguard) lines.push(`procguard run ${procguardNote}.`);
   lines.push('');
   lines.push('lag: how late the timer fired. work: wall time of the tick\'s work (stretches when the agent is preempted). ' +
-    'response: from when the tick was due to when its work was done. ticks: ticks completed while measured.');
+    'response: from when the tick was due to when its work was done. ticks: ticks completed while measured. ' +
+    'children CPU: cores\' worth of CPU the children got while measured (their throughput). ' +
+    `/bin/true: spawn to exit of ${SHORT_COMMANDS} short commands started the same way while the children burn (what a tool call waits).`);
   // Other sessions on a shared machine distort the numbers; say so instead of hiding it.
   for (const p of plan) {
     p.runs.forEach((r, i) => {

@@ -173,19 +173,25 @@ function startOtherCpuWatch(ownCpuSeconds) {
 // ---------------------------------------------------------------- processes
 
 /** nice and oom_score_adj of a running process (null when it is gone). */
+const SCHED_POLICY_NAMES = { 0: 'SCHED_OTHER', 3: 'SCHED_BATCH', 5: 'SCHED_IDLE' };
+
 function readProcessPriority(pid) {
   let nice = null;
   let oomScoreAdj = null;
+  let schedPolicy = null;
   try {
-    // Field 19 of /proc/<pid>/stat is nice; comm (field 2) may hold spaces, so split after ')'.
+    // Field 19 of /proc/<pid>/stat is nice, 41 the scheduling policy; comm (field 2) may hold
+    // spaces, so split after ')'.
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     nice = Number(fields[19 - 3]);
+    const policy = Number(fields[41 - 3]);
+    schedPolicy = SCHED_POLICY_NAMES[policy] ?? `policy ${policy}`;
   } catch {}
   try {
     oomScoreAdj = Number(fs.readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim());
   } catch {}
-  return { nice, oomScoreAdj };
+  return { nice, oomScoreAdj, schedPolicy };
 }
 
 /**

@@ -53,18 +53,4 @@ describe('exit watching', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ exits: 100, codes: [0, 1, 2, 3, 4, 5, 6], killed: 'SIGTERM', nodeExit: 0, zombies: 0, pidfd: false });
   });
-
-  it('through the exit thread, an unref()ed child does not keep the agent alive and a refed one does', () => {
-    const agent = (unref: boolean) => runAgent(`
-      const { loadNative } = require(require('path').join(process.cwd(), 'dist/cjs/native.js'));
-      loadNative().binding.startExitThread();
-      const child = require('procguard').spawn('sleep', ['0.5'], { stdio: 'ignore' });
-      ${unref ? 'child.unref();' : ''}
-      const started = Date.now();
-      child.on('exit', () => console.log('exit'));
-      process.on('exit', () => console.log(Date.now() - started >= 400 ? 'waited' : 'did not wait'));
-    `);
-    expect(agent(true).stdout).toBe('did not wait\n');
-    expect(agent(false).stdout).toBe('exit\nwaited\n');
-  });
 });

@@ -64,6 +64,7 @@ describe.each(RUNTIMES)('under %s', (runtime) => {
         abort: { name: 'AbortError', code: 'ABORT_ERR', signal: 'SIGTERM' },
       },
       stdin: ['12'],
+      unreadStdin: { echoed: 100_000, beforeTheSleepersEnded: true },
       concurrency: true,
       cgroup: { signal: 'SIGKILL', hadCgroup: true, oomKill: 'cgroup-limit', peakWithinCap: true, rusage: true },
       leftovers: { fds: [], zombies: 0 },

@@ -292,3 +292,58 @@ describe('procguard run --sched-policy / --io-priority', () => {
     expect(r.stderr).toMatch(/--io-priority must be 'best-effort', 'best-effort:N' .* not "realtime"/);
   });
 });
+
+describe('cgroup ioWeight, beside cpuWeight', () => {
+  /** The child's directory in the io hierarchy: v2 when it offers io, else v1 blkio. */
+  function ioCgroupDir(pid: number): string {
+    for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+      const [, controllers, dir] = line.split(':');
+      if (controllers?.split(',').includes('blkio')) return path.join('/sys/fs/cgroup/blkio', dir);
+    }
+    throw new Error(`no blkio hierarchy for ${pid}`);
+  }
+
+  it('writes the weight into the child\'s own io cgroup, which it joined before exec', async () => {
+    const child = spawn('sleep', ['30'], { cgroup: { ioWeight: 300, cpuWeight: 50 } });
+    await new Promise((resolve) => child.once('spawn', resolve));
+    try {
+      const dir = ioCgroupDir(child.pid!);
+      expect(path.basename(dir)).toMatch(/^procguard-\d+-\d+$/);
+      expect(child.cgroup!.ioWeight).toEqual({ file: expect.stringMatching(/^\/sys\/fs\/cgroup\/(blkio|unified|.*)\/.*weight$/), value: 300 });
+      const written = (child.cgroup!.ioWeight as { file: string }).file;
+      expect(path.dirname(written)).toBe(dir);
+      expect(fs.readFileSync(written, 'utf8')).toMatch(/(^|default )300\n/);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('fits the weight into the range of the file it writes (BFQ takes 1..1000)', async () => {
+    const child = spawn('sleep', ['30'], { cgroup: { ioWeight: 5000 } });
+    await new Promise((resolve) => child.once('spawn', resolve));
+    const outcome = child.cgroup!.ioWeight as { file: string; value: number };
+    expect(outcome.value).toBe(/bfq\.weight$/.test(outcome.file) ? 1000 : 5000);
+    child.kill('SIGKILL');
+  });
+
+  it('rejects a weight out of 1..10000, naming the option', () => {
+    expect(() => spawn('true', [], { cgroup: { ioWeight: 0 } })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('options.cgroup.ioWeight') }));
+  });
+
+  it('without an io/blkio controller: the child still gets its cgroup, and one warning says the weight was not applied', async () => {
+    const run = await runAgent({
+      spawns: [
+        { command: 'sleep', args: ['30'], options: { cgroup: { ioWeight: 200, memoryMax: '64M' } } },
+        { command: 'sleep', args: ['30'], options: { cgroup: { ioWeight: 200 } } },
+      ],
+    }, { unmount: ['/sys/fs/cgroup/blkio'], env: {} });
+    for (const s of run.result.spawns) expect(s.started, JSON.stringify(s)).toBe('spawn');
+    const warned = run.result.logs.filter((l) => l.level === 'warn' && l.message.includes('ioWeight'));
+    expect(warned, JSON.stringify(run.result.logs)).toHaveLength(1);
+    expect(warned[0]).toMatchObject({
+      code: 'PROCGUARD_CGROUP_IO_WEIGHT_UNAVAILABLE',
+      message: expect.stringContaining('cgroup ioWeight not applied: no io (cgroup v2) or blkio (cgroup v1) controller is available for the child'),
+    });
+  });
+});

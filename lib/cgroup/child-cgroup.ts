@@ -13,7 +13,7 @@ import type { CgroupSpec } from './spec';
 import { cgroupDelegation } from './delegation';
 import type { Delegation } from './delegation';
 import { currentConfig } from '../config';
-import { info } from '../logger';
+import { info, warning } from '../logger';
 
 export class CgroupUnavailableError extends Error {
   code = 'ERR_PROCGUARD_CGROUP_UNAVAILABLE';
@@ -22,7 +22,13 @@ export class CgroupUnavailableError extends Error {
   }
 }
 
-type Controller = 'memory' | 'pids' | 'cpu';
+type Controller = 'memory' | 'pids' | 'cpu' | 'io';
+
+/** A controller's hierarchy on cgroup v1, where the io controller was called blkio. */
+const V1_HIERARCHY: Record<Controller, string> = { memory: 'memory', pids: 'pids', cpu: 'cpu', io: 'blkio' };
+
+/** Where options.cgroup.ioWeight went: the file and the value written, or why it could not be. */
+export type IoWeightOutcome = { file: string; value: number } | { notApplied: string };
 
 interface Placement {
   version: 1 | 2;
@@ -119,9 +125,12 @@ export class ChildCgroup {
   /** Where the memory controller is, and the cap it was given. */
   readonly memory?: Placement;
   readonly dirs: string[];
+  /** Set when the spec has an ioWeight: where it was written, or why not. */
+  readonly ioWeight?: IoWeightOutcome;
   private removing = false;
 
-  constructor(readonly spec: CgroupSpec, placements: Partial<Record<Controller | 'base', Placement>>) {
+  constructor(readonly spec: CgroupSpec, placements: Partial<Record<Controller | 'base', Placement>>, ioWeight?: IoWeightOutcome) {
+    this.ioWeight = ioWeight;
     this.v2Dir = placements.base?.dir;
     this.memory = placements.memory;
     this.dirs = [...new Set(Object.values(placements).map((p) => p!.dir))];
@@ -352,9 +361,11 @@ export function createChildCgroup(spec: CgroupSpec): ChildCgroup {
   const name = `${PREFIX}${++sequence}`;
   const reasons: string[] = [];
   const placements: Partial<Record<Controller | 'base', Placement>> = {};
+  let ioWeight: IoWeightOutcome | undefined;
   const wanted: Controller[] = ['memory'];
   if (spec.pidsMax !== undefined) wanted.push('pids');
   if (spec.cpuWeight !== undefined) wanted.push('cpu');
+  if (spec.ioWeight !== undefined) wanted.push('io');
 
   const created: string[] = [];
   const undo = () => created.reverse().forEach(tryRmdir);
@@ -377,7 +388,7 @@ export function createChildCgroup(spec: CgroupSpec): ChildCgroup {
     }
     for (const c of wanted) {
       if (placements[c] || delegation.foreign) continue;
-      const hierarchy = layout.v1.get(c);
+      const hierarchy = layout.v1.get(V1_HIERARCHY[c]);
       if (!hierarchy) continue;
       const existing = Object.values(placements).find((p) => p!.version === 1 && p!.dir.startsWith(`${hierarchy.mountPoint}/`));
       if (existing) {
@@ -389,21 +400,52 @@ export function createChildCgroup(spec: CgroupSpec): ChildCgroup {
         created.push(dir);
         placements[c] = { version: 1, dir };
       } catch (err) {
-        reasons.push(`cgroup v1 ${c} ${hierarchy.ownDir}: ${(err as Error).message}`);
+        reasons.push(`cgroup v1 ${V1_HIERARCHY[c]} ${hierarchy.ownDir}: ${(err as Error).message}`);
       }
     }
     const missing = wanted.filter((c) => !placements[c]);
-    const capNeeded = missing.filter((c) => c !== 'memory' || spec.memoryMax !== undefined);
+    // Memory without a cap and IO weight are extras: the child still gets its cgroup without them.
+    const capNeeded = missing.filter((c) => c !== 'io' && (c !== 'memory' || spec.memoryMax !== undefined));
     if (!placements.base && !placements.memory) throw new CgroupUnavailableError(reasons.length ? reasons : ['no cgroup hierarchy is mounted']);
     if (capNeeded.length) throw new CgroupUnavailableError([...reasons, `no ${capNeeded.join(', ')} controller for the child`]);
     applyLimits(spec, placements, state);
+    ioWeight = spec.ioWeight === undefined ? undefined : applyIoWeight(spec.ioWeight, placements.io);
   } catch (err) {
     undo();
     parents = undefined; // read everything again at the next spawn: something changed
     if (err instanceof CgroupUnavailableError) throw err;
     throw new CgroupUnavailableError([...reasons, (err as Error).message]);
   }
-  return new ChildCgroup(spec, placements);
+  return new ChildCgroup(spec, placements, ioWeight);
+}
+
+/**
+ * The IO weight files, best first, with the range each takes: io.weight (v2, blk-iocost) and
+ * blkio.weight (v1, CFQ before Linux 5.0) take the cgroup's weight; BFQ's own take 1..1000, with
+ * the same default of 100. Which exist depends on the kernel and on the schedulers loaded.
+ */
+const IO_WEIGHT_FILES: Record<1 | 2, { file: string; max: number; min: number }[]> = {
+  2: [{ file: 'io.weight', min: 1, max: 10000 }, { file: 'io.bfq.weight', min: 1, max: 1000 }],
+  1: [{ file: 'blkio.weight', min: 10, max: 1000 }, { file: 'blkio.bfq.weight', min: 1, max: 1000 }],
+};
+
+/** Writes ioWeight where the io (blkio) controller offers a weight; otherwise one warning, and the cgroup stays. */
+function applyIoWeight(weight: number, io: Placement | undefined): IoWeightOutcome {
+  let notApplied: string;
+  if (!io) {
+    notApplied = 'no io (cgroup v2) or blkio (cgroup v1) controller is available for the child';
+  } else {
+    const choice = IO_WEIGHT_FILES[io.version].find(({ file }) => fs.existsSync(path.join(io.dir, file)));
+    if (choice) {
+      const value = Math.min(choice.max, Math.max(choice.min, weight));
+      write(io.dir, choice.file, String(value));
+      return { file: path.join(io.dir, choice.file), value };
+    }
+    notApplied = `the ${io.version === 2 ? 'io' : 'blkio'} controller offers no weight file ` +
+      `(${IO_WEIGHT_FILES[io.version].map((f) => f.file).join(', ')}): the kernel has neither BFQ nor io.cost`;
+  }
+  warning('PROCGUARD_CGROUP_IO_WEIGHT_UNAVAILABLE', `cgroup ioWeight not applied: ${notApplied}`);
+  return { notApplied };
 }
 
 // Each write is a syscall on the spawn's path: none that leaves the kernel's value as it is (a new
@@ -476,7 +518,7 @@ export async function sweepLeftovers(): Promise<void> {
   let dirs: string[];
   try {
     const state = currentParents();
-    dirs = [state.delegation.parent, ...['memory', 'pids', 'cpu'].map((c) => state.layout.v1.get(c)?.ownDir)].filter((d): d is string => !!d);
+    dirs = [state.delegation.parent, ...Object.values(V1_HIERARCHY).map((c) => state.layout.v1.get(c)?.ownDir)].filter((d): d is string => !!d);
   } catch {
     return; // no cgroups here
   }

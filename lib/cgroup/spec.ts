@@ -11,6 +11,12 @@ export interface CgroupOptions {
   pidsMax?: number;
   /** CPU weight, 1..10000 (100 is the default of every cgroup). */
   cpuWeight?: number;
+  /**
+   * IO weight, 1..10000 (100 is the default): cgroup v2 io.weight (io.bfq.weight), v1 blkio.weight
+   * (blkio.bfq.weight, 1..1000). Written only where the io/blkio controller is available; a
+   * warning says so otherwise, and the child still gets its cgroup.
+   */
+  ioWeight?: number;
   /** An OOM kill takes the whole command tree, not one random grandchild. Default true. */
   oomGroup?: boolean;
   /** false: where no cgroup can be made, run uncapped with a warning instead of failing. Default true. */
@@ -23,6 +29,7 @@ export interface CgroupSpec {
   memorySwapMax: number;
   pidsMax?: number;
   cpuWeight?: number;
+  ioWeight?: number;
   oomGroup: boolean;
   required: boolean;
 }
@@ -76,5 +83,6 @@ export function cgroupSpecOf(option: unknown): CgroupSpec | undefined {
   }
   if (o.pidsMax !== undefined) spec.pidsMax = integerIn(o.pidsMax, 'options.cgroup.pidsMax', 1, 4194304);
   if (o.cpuWeight !== undefined) spec.cpuWeight = integerIn(o.cpuWeight, 'options.cgroup.cpuWeight', 1, 10000);
+  if (o.ioWeight !== undefined) spec.ioWeight = integerIn(o.ioWeight, 'options.cgroup.ioWeight', 1, 10000);
   return spec;
 }

@@ -7,8 +7,7 @@
 import { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { PassThrough, Readable } from 'node:stream';
-import type { Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { codedError, errnoException, invalidArgValue } from '../errors';
 import type { NativeBinding, NativeExit, NativeSpawnResult, NativeStdio } from '../native';
 import { launchRequest, signalName } from '../process-handle';
@@ -61,18 +60,61 @@ export function runtimeStdio(stdio: unknown): NativeStdio[] {
 
 /**
  * Our end of one socketpair as a stream of this runtime: the child reads fd 0, writes the others.
- * Deno: net.Socket over the fd. Bun: its fs streams read a socket with blocking reads on a small
- * thread pool (two readers starve a writer; non-blocking, they fail with EAGAIN), and its
- * net.Socket never reads such an fd; Bun.file(fd).stream() polls it. That stream reads a dup
- * of the fd, made at its first read, so ours is closed once the stream is.
+ * Deno: net.Socket over the fd. Bun: its fs streams do blocking reads and writes on a small
+ * thread pool (two readers starve a writer, a child that never reads its stdin stalls every
+ * other pipe; non-blocking, they fail with EAGAIN), and its net.Socket never reads such an fd;
+ * Bun.file(fd) polls it. Its stream and its writer use a dup of the fd (made at first use), so
+ * ours is closed once the stream is: then the child sees its EOF.
  */
 function pipeStream(fd: number, childReads: boolean): Stream {
   if (currentRuntime().name === 'deno') return new net.Socket({ fd, readable: !childReads, writable: childReads });
-  if (childReads) return fs.createWriteStream('', { fd });
-  const bun = (globalThis as unknown as { Bun: { file(fd: number): { stream(): ReadableStream } } }).Bun;
-  const stream = Readable.fromWeb(bun.file(fd).stream() as import('node:stream/web').ReadableStream);
+  const file = (globalThis as unknown as { Bun: { file(fd: number): BunFile } }).Bun.file(fd);
+  const stream = childReads ? bunWriter(file) : Readable.fromWeb(file.stream() as import('node:stream/web').ReadableStream);
   stream.once('close', () => fs.close(fd, () => {}));
   return stream;
+}
+
+interface BunFileSink {
+  write(chunk: Uint8Array | string): number;
+  flush(): number | Promise<number>;
+  end(): number | Promise<number>;
+}
+interface BunFile {
+  stream(): ReadableStream;
+  writer(): BunFileSink;
+}
+
+/** A Writable over Bun's FileSink: each chunk is done once the sink flushed it (backpressure as a socket's). */
+function bunWriter(file: BunFile): Writable {
+  const sink = file.writer();
+  const settle = (result: number | Promise<number>, done: (err?: Error | null) => void) =>
+    Promise.resolve(result).then(() => done(), (err: Error) => done(err));
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      try {
+        sink.write(chunk);
+        settle(sink.flush(), done);
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+    final(done) {
+      try {
+        settle(sink.end(), done);
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+    destroy(err, done) {
+      // The child is gone or the user gave up: what is still buffered is dropped, as for a socket.
+      try {
+        Promise.resolve(sink.end()).catch(() => {});
+      } catch {
+        // already ended
+      }
+      done(err);
+    },
+  });
 }
 
 /** A pipe the child never got (the spawn failed before the clone): ended at once, as an EOF. */

@@ -101,6 +101,8 @@ export interface AgentLaunch {
   schedPolicy?: 'batch' | 'idle';
   /** Run the agent under a seccomp filter that makes these system calls fail with EPERM (test/helpers/deny-syscalls.c). */
   denySyscalls?: string[];
+  /** Run the agent in a mount namespace of its own without these mounts (e.g. a cgroup v1 hierarchy). */
+  unmount?: string[];
   /** Run the agent as this uid/gid. */
   uid?: number;
   gid?: number;
@@ -120,6 +122,7 @@ export interface AgentRun {
 export async function runAgent(plan: AgentPlan, launch: AgentLaunch = {}): Promise<AgentRun> {
   const node = launch.node ?? process.execPath;
   const steps: string[] = [];
+  for (const mount of launch.unmount ?? []) steps.push(`umount ${mount} || exit 96`);
   if (launch.oomScoreAdj !== undefined) {
     steps.push(
       launch.oomMayFail
@@ -133,7 +136,10 @@ export async function runAgent(plan: AgentPlan, launch: AgentLaunch = {}): Promi
   if (launch.schedPolicy) wrappers.push(`chrt --${launch.schedPolicy} 0`);
   steps.push(`exec ${wrappers.join(' ')}${wrappers.length ? ' ' : ''}nice -n ${relativeNice} "$0" "$@"`);
   const env: Record<string, string> = { PATH: process.env.PATH || '/usr/local/bin:/usr/bin:/bin', ...(launch.env ?? {}) };
-  const child = nodeSpawn('/bin/sh', ['-c', steps.join('; '), node, AGENT, JSON.stringify(plan)], {
+  const shell = ['/bin/sh', '-c', steps.join('; '), node, AGENT, JSON.stringify(plan)];
+  // A private mount namespace, so that the unmounts are the agent's alone.
+  const argv = launch.unmount?.length ? ['unshare', '--mount', '--propagation', 'private', ...shell] : shell;
+  const child = nodeSpawn(argv[0], argv.slice(1), {
     env,
     cwd: '/tmp',
     uid: launch.uid,
