@@ -2,7 +2,9 @@
 # Installs what `npm run test:pressure` needs, idempotently (root, Debian/Ubuntu):
 #   qemu-system-x86, busybox-static: the VM and its userland (apt-get, no recommends)
 #   runc: the OCI runtime the container tests run inside the VM (vm-container.test.ts)
-#   mmdebstrap: builds the Debian trixie root file system the systemd VM boots (vm-systemd.test.ts)
+#   mmdebstrap, cpio: the Debian 13 "trixie" root file system the systemd VM boots (vm-systemd.test.ts):
+#     systemd 257 (DelegateSubgroup= and MemoryPressureWatch= are v254), built from Debian's
+#     packages into .cache/pressure-vm/trixie-rootfs.tar (~140 MB, ~2 minutes, once)
 #   the Debian 6.1 cloud kernel: `apt-get download`ed and unpacked under
 #   .cache/pressure-vm/linux (never installed into this host)
 # Nothing is fetched when everything is already there.
@@ -10,7 +12,7 @@ set -eu
 
 cd "$(dirname "$0")/../.."
 CACHE=.cache/pressure-vm
-PACKAGES="qemu-system-x86 busybox-static runc mmdebstrap"
+PACKAGES="qemu-system-x86 busybox-static runc mmdebstrap cpio"
 # Override to pin another kernel package (it must have CONFIG_MEMCG, the 8250 console, gzip initrd).
 KERNEL_PACKAGE=${PROCGUARD_VM_KERNEL_PACKAGE:-}
 
@@ -53,4 +55,12 @@ if ! ls "$CACHE"/linux/boot/vmlinuz-* >/dev/null 2>&1; then
   mv "$CACHE/linux.partial" "$CACHE/linux"
 fi
 
-echo "pressure test setup: $(ls "$CACHE"/linux/boot/vmlinuz-*), $(command -v qemu-system-x86_64), $(command -v busybox)"
+if [ ! -f "$CACHE/trixie-rootfs.tar" ]; then
+  # minbase + systemd as init; no documentation. The keys of trixie are in bookworm's debian-archive-keyring.
+  mmdebstrap --quiet --format=tar --variant=minbase --include=systemd,systemd-sysv \
+    --dpkgopt='path-exclude=/usr/share/{doc,man,locale,info}/*' \
+    trixie "$CACHE/trixie-rootfs.tar.partial" "deb http://deb.debian.org/debian trixie main"
+  mv "$CACHE/trixie-rootfs.tar.partial" "$CACHE/trixie-rootfs.tar"
+fi
+
+echo "pressure test setup: $(ls "$CACHE"/linux/boot/vmlinuz-*), $(command -v qemu-system-x86_64), $(command -v busybox), $(command -v runc), $CACHE/trixie-rootfs.tar"

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { PRESSURE_VM_FLAG } from '../../../lib/pressure/confinement';
 import { baseArchive, GuestJob, projectArchive } from './initramfs';
 import { findVmAssets } from './vm-assets';
+import { systemdBaseArchive, systemdRootMissing } from './systemd-root';
 
 export interface VmJobOptions {
   /** Host path of the Node script to run; it sees the project at $PROCGUARD_ROOT (/project). */
@@ -21,6 +22,11 @@ export interface VmJobOptions {
   cpus?: number;
   /** For the whole run, boot to power-off. */
   timeoutMs?: number;
+  /**
+   * PID 1: 'busybox' (vm/init.sh, the default) or 'systemd' (systemd 257 from a Debian trixie root,
+   * vm/systemd-root.ts: the job runs as procguard-job.service).
+   */
+  init?: 'busybox' | 'systemd';
   /** Called with each line the job prints, as it arrives (for watching a run). */
   onJobLine?: (line: string) => void;
 }
@@ -61,11 +67,14 @@ export function vmUnavailableReason(): string | null {
 export async function runNodeScriptInVm(options: VmJobOptions): Promise<VmRun> {
   const assets = findVmAssets();
   if ('missing' in assets) throw new VmUnavailableError(`the pressure VM cannot start: missing ${assets.missing.join('; ')}`);
+  const systemd = options.init === 'systemd';
+  const rootMissing = systemd ? systemdRootMissing() : null;
+  if (rootMissing) throw new VmUnavailableError(`the systemd VM cannot start: missing ${rootMissing}`);
   const job: GuestJob = { script: options.script, args: options.args ?? [], env: options.env ?? {}, files: options.files ?? {} };
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'procguard-vm-'));
   try {
     const initrd = path.join(workDir, 'initrd.gz');
-    fs.copyFileSync(baseArchive(assets), initrd);
+    fs.copyFileSync(systemd ? systemdBaseArchive(assets) : baseArchive(assets), initrd);
     fs.appendFileSync(initrd, projectArchive(job));
     const consoleFile = path.join(workDir, 'console.log');
     const timeoutMs = options.timeoutMs ?? 120_000;
@@ -75,6 +84,8 @@ export async function runNodeScriptInVm(options: VmJobOptions): Promise<VmRun> {
       'panic=-1', // an init that dies ends the VM instead of hanging it
       'random.trust_cpu=on', // no wait for entropy: Node reads getrandom at startup
       PRESSURE_VM_FLAG,
+      // systemd as PID 1, straight from the initramfs, starting only the job (and what it needs).
+      ...(systemd ? ['rdinit=/usr/lib/systemd/systemd', 'systemd.unit=procguard-job.service', 'systemd.show_status=0'] : []),
       `procguard.vm_timeout=${Math.ceil(timeoutMs / 1000) + 30}`, // init's own watchdog, should this process die first
     ];
     const qemuArgs = [
