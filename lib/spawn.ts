@@ -9,6 +9,7 @@ import { ownOptions } from './own-options';
 import { loadNative } from './native';
 import type { NativeExit, NativeSpawnResult } from './native';
 import { GuardedProcessHandle, signalName } from './process-handle';
+import { childProcessAround } from './child-object';
 import { cgroupDirOf, publishExit, publishSpawn } from './diagnostics';
 import type { PriorityPlan } from './process-handle';
 import { isPriorityStep, priorityField, reportPriorityFailure, resolveChildPriority } from './priority';
@@ -246,23 +247,22 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     }
     return child;
   }
-  const child = new ChildProcess() as GuardedChildProcess & { _handle: Record<PropertyKey, unknown> | null };
-  describeContainment(child, containment);
+  let child: GuardedChildProcess;
   if (!binding) {
     // Not Linux, or no addon: fall back to Node's own handle, priority not applied.
+    child = new ChildProcess() as GuardedChildProcess;
+    describeContainment(child, containment);
     child.priority = { ...NOTHING_APPLIED, warnings: [] };
     warnUnappliedOnce(plan);
   } else {
     const handle = new GuardedProcessHandle(binding, plan, containment.procsFiles());
-    const nodeHandle = child._handle!;
-    handle.onexit = nodeHandle.onexit as GuardedProcessHandle['onexit'];
-    releaseNodeHandle(nodeHandle);
+    child = childProcessAround(handle) as GuardedChildProcess;
+    describeContainment(child, containment);
     handle.beforeExit = (exit) => finishContained(child, containment, exit);
-    child._handle = handle as unknown as Record<PropertyKey, unknown>;
   }
 
   // Read before the spawn: Node drops its _handle when the spawn throws.
-  const handle = child._handle as unknown as GuardedProcessHandle | null;
+  const handle = (child as unknown as { _handle: GuardedProcessHandle | null })._handle;
   try {
     // Node's ChildProcess#spawn reads stdio, serialization and more: own properties only.
     (child as unknown as { spawn(o: object): number }).spawn({
@@ -343,33 +343,6 @@ function settlePriority(
     cgroup: cgroupDirOf(containment.cgroup),
     child,
   }));
-}
-
-/** Node's ChildProcess.prototype.spawn() calls its handle with one options object (Node <= 22) or positionally (Node 24). */
-const handleTakesOptionsObject = /_handle\.spawn\(options\)/.test(String((ChildProcess.prototype as unknown as { spawn: unknown }).spawn));
-
-/**
- * `new ChildProcess()` makes Node's own process handle, which procguard never spawns. Node keeps
- * that handle alive from its handle list until it is closed, and it points back at the child
- * (owner_symbol, the onexit closure): never closed, it would keep every child, its sockets and
- * listeners forever. A handle closes only once it was initialized by a spawn, so it is given one
- * that libuv refuses before it forks (an fd of -1: EINVAL), then closed; Node frees it at the
- * close callback.
- */
-function releaseNodeHandle(handle: Record<PropertyKey, unknown>): void {
-  handle.onexit = null;
-  for (const symbol of Object.getOwnPropertySymbols(handle)) delete handle[symbol];
-  const spawnable = handle as unknown as { spawn(...args: unknown[]): number; close(): void };
-  // Null prototypes: Node's ProcessWrap reads uid, gid, cwd... through the prototype chain and
-  // aborts the process on a polluted one of the wrong type (CHECK(uid_v->IsInt32())).
-  const stdio = [ownOptions({ type: 'fd', fd: -1 })];
-  try {
-    if (handleTakesOptionsObject) spawnable.spawn(ownOptions({ file: '/', args: [], envPairs: [], stdio }));
-    else spawnable.spawn('/', [], undefined, [], stdio, 0, -1, -1);
-    spawnable.close();
-  } catch {
-    // The permission model refuses child processes: then nothing can spawn, and nothing is held but the handle.
-  }
 }
 
 let unappliedWarned = false;

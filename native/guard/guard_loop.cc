@@ -358,7 +358,7 @@ void StartKill(State &s, Trigger trigger, Level level, int scope, int64_t now) {
   r.signalErrno = err;
   r.treeSize = v.treeCount;
   r.signaledMicros = NowMicros();
-  v.termMicros = now;
+  v.termMicros = r.signaledMicros;  // the grace period starts when the SIGTERM went out
   v.base = r;
 }
 
@@ -510,12 +510,13 @@ void Evaluate(State &s, int64_t now) {
     if (seen[t] == kCalm && s.episodeStartMicros[t] != 0) {
       Record &r = Append(s, kRelief, t, now);
       r.detectedMicros = s.episodeStartMicros[t];
-      if (t == kMachine || scopeOf[t] >= 0) FillCondition(s, r, t, t == kMachine ? -1 : scopeOf[t]);
+      if (t == kMachine || s.episodeScope[t] >= 0) FillCondition(s, r, t, t == kMachine ? -1 : s.episodeScope[t]);
       s.episodeStartMicros[t] = 0;
       s.noVictimReported[t] = false;
     }
     if (seen[t] != kCalm && s.episodeStartMicros[t] == 0) {
       s.episodeStartMicros[t] = now;
+      s.episodeScope[t] = scopeOf[t];
       Record &r = Append(s, kPressure, t, now);
       r.detectedMicros = now;
       r.level = seen[t];

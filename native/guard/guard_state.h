@@ -151,6 +151,7 @@ struct State {
   Level machineLevel = kCalm;
   int64_t memAvailable = -1, memTotal = -1, swapFree = -1, swapTotal = -1;
   int64_t episodeStartMicros[5] = {0};  // per Trigger: when the current pressure began (0: calm)
+  int episodeScope[5] = {-1, -1, -1, -1, -1};  // per Trigger: the scope it began in
   bool noVictimReported[5] = {false};
   Record records[kRecordRing];
   uint64_t nextSeq = 1;
