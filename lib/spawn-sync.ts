@@ -85,17 +85,13 @@ function toBuffer(input: unknown, i: number, encoding: unknown): Buffer {
   throw invalidArgType(`options.stdio[${i}]`, 'of type string or an instance of Buffer, TypedArray, or DataView', input);
 }
 
-let neverStarted: { stdio: null | undefined } | undefined;
-
 /**
  * stdout and stderr of a result whose child never started, as the running Node gives them:
- * null in Node 20 (`output && output[1]`), undefined in Node 24 (`output?.[1]`). Asked of
- * Node's own spawnSync once, the first time a spawn fails.
+ * null up to Node 20 (`output && output[1]`), undefined from Node 22 (`output?.[1]`); seen on
+ * 20.20, 22.23 and 24.22. A version check, not a probe: asking Node's own spawnSync would be a
+ * spawn the caller can observe.
  */
-function neverStartedStdio(): null | undefined {
-  neverStarted ??= { stdio: nodeChildProcess.spawnSync('/nonexistent/procguard/probe', { stdio: 'ignore' }).stdout as unknown as null | undefined };
-  return neverStarted.stdio;
-}
+const NEVER_STARTED_STDIO: null | undefined = Number(process.versions.node.split('.')[0]) >= 22 ? undefined : null;
 
 /** spawnSync(command, args?, options?) as in node:child_process, with procguard's options. */
 export function spawnSync(command: string, args?: readonly string[] | GuardedSpawnSyncOptions, options?: GuardedSpawnSyncOptions): GuardedSpawnSyncReturns<string | Buffer> {
@@ -159,8 +155,8 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
   result.signal = signal;
   result.output = output;
   result.pid = native.pid;
-  result.stdout = output ? output[1] : neverStartedStdio();
-  result.stderr = output ? output[2] : neverStartedStdio();
+  result.stdout = output ? output[1] : NEVER_STARTED_STDIO;
+  result.stderr = output ? output[2] : NEVER_STARTED_STDIO;
   // Not enumerable: the result's keys (and those execSync copies onto its error) stay Node's.
   const extra = (name: string, value: unknown) =>
     Object.defineProperty(result, name, { value, enumerable: false, writable: true, configurable: true });

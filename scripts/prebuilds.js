@@ -18,7 +18,15 @@ const addonPath = (arch) => path.join('prebuilds', `linux-${arch}`, 'procguard.g
 /** sha256 over the files the addon is built from, in a stable order. */
 function sourcesDigest(root = ROOT) {
   const files = ['binding.gyp', path.join('scripts', 'static-runtime.js')];
-  for (const f of fs.readdirSync(path.join(root, 'native')).sort()) files.push(path.join('native', f));
+  // native/ and its subfolders (native/guard/...), every file in a stable order.
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(path.join(root, dir), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const f = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(f);
+      else files.push(f);
+    }
+  };
+  walk('native');
   const hash = crypto.createHash('sha256');
   for (const f of files) {
     hash.update(`${f}\0`);

@@ -292,15 +292,16 @@ describe('Bun register', () => {
 });
 
 describe('bun build --compile', () => {
-  it('embeds the addon in the executable: it applies priorities after the package it was built from is gone', () => {
+  // Where the addon is in the package: a local build, or the prebuilt binary the tarball ships.
+  it.each(['build/Release/procguard.node', 'prebuilds/linux-x64/procguard.glibc.node'])('embeds the addon (%s) in the executable: it applies priorities after the package it was built from is gone', (addon) => {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'procguard-compile-'));
     try {
       // procguard as installed in the project being compiled, its addon built for this machine.
       const pkg = path.join(work, 'node_modules', 'procguard');
-      fs.mkdirSync(path.join(pkg, 'build', 'Release'), { recursive: true });
+      fs.mkdirSync(path.dirname(path.join(pkg, addon)), { recursive: true });
       fs.copyFileSync(path.join(REPO, 'package.json'), path.join(pkg, 'package.json'));
       fs.cpSync(path.join(REPO, 'dist'), path.join(pkg, 'dist'), { recursive: true });
-      fs.copyFileSync(path.join(REPO, 'build', 'Release', 'procguard.node'), path.join(pkg, 'build', 'Release', 'procguard.node'));
+      fs.copyFileSync(path.join(REPO, 'build', 'Release', 'procguard.node'), path.join(pkg, addon));
       fs.symlinkSync(path.join(REPO, 'node_modules', 'node-gyp-build'), path.join(work, 'node_modules', 'node-gyp-build'));
       fs.writeFileSync(path.join(work, 'agent.cjs'), `
         const { spawn, status } = require('procguard');

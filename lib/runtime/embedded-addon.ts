@@ -16,12 +16,12 @@ export function requireAddonLiterally(): unknown {
     // no local build: the prebuilt binaries
   }
   try {
-    return require('../../../prebuilds/linux-x64/procguard.napi.glibc.node');
+    return require('../../../prebuilds/linux-x64/procguard.glibc.node');
   } catch {
     // not there, or not this architecture
   }
   try {
-    return require('../../../prebuilds/linux-arm64/procguard.napi.glibc.node');
+    return require('../../../prebuilds/linux-arm64/procguard.glibc.node');
   } catch {
     // not there, or not this architecture
   }
