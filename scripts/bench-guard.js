@@ -31,7 +31,12 @@ function arg(name, fallback) {
 
 // ---------------------------------------------------------------- workers (run inside the cgroup)
 
-/** A balloon: 8 MiB per step; prints `CROSSED <ms>` once usage passes limit - threshold. */
+/**
+ * A balloon: 8 MiB per step. After each step it reads its cgroup's usage and prints `BELOW <ms>`
+ * while it is under limit - threshold, then `CROSSED <ms>` once. The crossing came after the last
+ * BELOW (the guard may kill it before it reads again): that time is the start of the reaction,
+ * which so counts up to one step too much, never too little.
+ */
 function balloonWorker(usageFile, crossAt) {
   const { checkMemoryConfinement } = require(path.join(REPO_ROOT, 'dist/cjs/pressure/confinement.js'));
   const confinement = checkMemoryConfinement();
@@ -43,10 +48,10 @@ function balloonWorker(usageFile, crossAt) {
   let crossed = false;
   for (let mb = 0; mb < 2048; mb += 8) {
     held.push(Buffer.allocUnsafeSlow(8 * MiB).fill(0xa5));
-    if (!crossed && Number(fs.readFileSync(usageFile, 'utf8')) > crossAt) {
-      crossed = true;
-      fs.writeSync(1, `CROSSED ${Number(process.hrtime.bigint()) / 1e6}\n`);
-    }
+    if (crossed) continue;
+    const now = Number(process.hrtime.bigint()) / 1e6;
+    crossed = Number(fs.readFileSync(usageFile, 'utf8')) > crossAt;
+    fs.writeSync(1, `${crossed ? 'CROSSED' : 'BELOW'} ${now}\n`);
   }
 }
 
@@ -84,10 +89,12 @@ async function reactionWorker(runs, usageFile, limit) {
     const child = pg.spawn(process.execPath, [__filename, '--worker', 'balloon', usageFile, String(limit - THRESHOLD)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
-    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const closed = new Promise((resolve) => child.on('close', resolve));
     const event = await kill;
-    await exited;
-    const crossed = Number(/CROSSED ([\d.]+)/.exec(out)?.[1]);
+    await closed;
+    const below = [...out.matchAll(/BELOW ([\d.]+)/g)].pop();
+    // The last time it was still below: the crossing came after it (within one 8 MiB step).
+    const crossed = Number(below?.[1]);
     results.push({ crossedAtMs: crossed, detectedAtMs: event.detectedAtMs, signaledAtMs: event.signaledAtMs, signal: event.signal, pid: event.pid, child: child.pid });
     await sleep(300);
   }

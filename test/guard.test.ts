@@ -171,6 +171,23 @@ describe('guard(): the API', () => {
     expect(second).toEqual({ after: false, again: true });
   });
 
+  it('worker threads share the one guard of the process; a worker ending leaves it running', () => {
+    const run = runNode(`
+      const { Worker } = require('node:worker_threads');
+      const pg = require('procguard');
+      const g = pg.guard();
+      const w = new Worker("const pg = require('procguard'); const g = pg.guard(); require('node:worker_threads').parentPort.postMessage({ running: g.snapshot().running, tid: g.snapshot().tid });", { eval: true });
+      w.on('message', (m) => {
+        w.on('exit', () => console.log(JSON.stringify({ worker: m, mainTid: g.snapshot().tid, stillRunning: g.snapshot().running })));
+      });
+    `);
+    expect(run.status, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout);
+    expect(out.worker.running).toBe(true);
+    expect(out.worker.tid).toBe(out.mainTid); // one thread for both
+    expect(out.stillRunning).toBe(true);
+  });
+
   it('a bad option is an ERR_OUT_OF_RANGE / ERR_INVALID_ARG_VALUE naming it', () => {
     const run = runNode(`
       const pg = require('procguard');

@@ -120,6 +120,8 @@ export function describeCondition(plan: WatchPlan, r: NativeGuardRecord): string
 function mreleaseText(errno: number): string {
   if (errno === -1) return 'not tried';
   if (errno === 0) return 'released';
+  // The process had already exited and given its memory back by the time it was asked.
+  if (errnoName(errno) === 'ESRCH') return 'not needed (already exited)';
   return errnoName(errno);
 }
 

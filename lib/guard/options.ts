@@ -84,7 +84,7 @@ export const DEFAULT_SETTINGS: GuardSettings = Object.freeze({
   reclaimCooldownMs: 10_000,
   minIntervalMs: 5,
   maxIntervalMs: 1000,
-  fillBytesPerSecond: 4 * 2 ** 30,
+  fillBytesPerSecond: 2 * 2 ** 30,
   dryRun: false,
   watchMachine: true,
 }) as GuardSettings;

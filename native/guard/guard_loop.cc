@@ -73,13 +73,18 @@ int Reclaim(int reclaimFd, int version, int64_t bytes) {
   return n >= 0 || errno == EAGAIN ? 0 : errno;
 }
 
+// Each wake reads what is needed: usage always; the limits once a second; memory.events only
+// above memory.high, where the band is decided.
 void SampleScopes(State &s, int64_t now) {
   for (Scope &sc : s.scopes) {
     if (!sc.used) continue;
     sc.usage = pg_read_number(sc.usageFd, s.buf, kBufSize);
-    sc.limit = pg_read_number(sc.limitFd, s.buf, kBufSize);
-    if (sc.band) {
-      sc.high = pg_read_number(sc.highFd, s.buf, kBufSize);
+    if (now >= sc.nextLimitMicros) {
+      sc.limit = pg_read_number(sc.limitFd, s.buf, kBufSize);
+      if (sc.band) sc.high = pg_read_number(sc.highFd, s.buf, kBufSize);
+      sc.nextLimitMicros = now + 1000000;
+    }
+    if (sc.band && sc.high >= 0 && sc.usage > sc.high) {
       if (sc.eventsFd >= 0 && pg_read_fd(sc.eventsFd, s.buf, kBufSize) > 0) {
         sc.eventsHigh = pg_keyed_value(s.buf, "high");
         if (sc.lastEventsHigh >= 0 && sc.eventsHigh > sc.lastEventsHigh) sc.highRiseAtMicros = now;
@@ -91,6 +96,13 @@ void SampleScopes(State &s, int64_t now) {
 
 // The share of the last window the cgroup stalled on memory, per mille, from the total= counters.
 void SamplePsi(State &s, int64_t now) {
+  bool inBand = false;
+  for (const Scope &sc : s.scopes) inBand = inBand || (sc.used && sc.band && sc.high >= 0 && sc.usage > sc.high);
+  if (!inBand) {
+    s.psiCount = 0;  // a fresh window when the band is entered again
+    s.fullPermille = s.somePermille = 0;
+    return;
+  }
   if (s.psiSampleFd < 0 || pg_read_fd(s.psiSampleFd, s.buf, kBufSize) <= 0) return;
   int i = s.psiHead;
   s.psiAt[i] = now;
@@ -114,12 +126,27 @@ void SamplePsi(State &s, int64_t now) {
   s.somePermille = (s.psiSome[i] - s.psiSome[best]) * 1000 / span;
 }
 
-void SampleMachine(State &s) {
+// Microseconds a runaway filling memory at fillBytesPerSecond needs to eat half of `bytesLeft`
+// (earlyoom's idea: look again before it can have crossed), within [minInterval, maxInterval].
+int64_t IntervalFor(const Config &cfg, double bytesLeft) {
+  int64_t interval = int64_t(bytesLeft < 0 ? 0 : bytesLeft / cfg.fillBytesPerSecond / 2 * 1e6);
+  if (interval < cfg.minIntervalMicros) interval = cfg.minIntervalMicros;
+  if (interval > cfg.maxIntervalMicros) interval = cfg.maxIntervalMicros;
+  return interval;
+}
+
+double MachineBytesLeft(const State &s) {
+  return double(s.memAvailable) - double(s.memTotal) * s.config.t.memTermPercent / 100.0;
+}
+
+void SampleMachine(State &s, int64_t now) {
+  if (now < s.nextMachineMicros) return;
   if (s.meminfoFd < 0 || pg_read_fd(s.meminfoFd, s.buf, kBufSize) <= 0) return;
   s.memAvailable = pg_keyed_value(s.buf, "MemAvailable") * 1024;
   s.memTotal = pg_keyed_value(s.buf, "MemTotal") * 1024;
   s.swapFree = pg_keyed_value(s.buf, "SwapFree") * 1024;
   s.swapTotal = pg_keyed_value(s.buf, "SwapTotal") * 1024;
+  s.nextMachineMicros = now + IntervalFor(s.config, MachineBytesLeft(s));
 }
 
 Level HeadroomLevel(State &s, const Scope &sc) {
@@ -449,9 +476,9 @@ void WatchChildCaps(State &s, int64_t now) {
   }
 }
 
-// How long to sleep: half the time a runaway filling memory at fillBytesPerSecond would need to
-// reach the nearest threshold (earlyoom's idea), within [minInterval, maxInterval].
-int64_t NextInterval(State &s) {
+// How long to sleep: until the nearest threshold could be crossed (IntervalFor), or the
+// machine's next look is due, or the grace period ends.
+int64_t NextInterval(State &s, int64_t now) {
   const Config &cfg = s.config;
   double closest = 1e18;
   auto consider = [&](double bytesLeft) {
@@ -462,19 +489,20 @@ int64_t NextInterval(State &s) {
     if (sc.headroom && !Unlimited(sc.limit)) {
       consider(double(sc.limit - sc.usage - Threshold(sc.limit, cfg.t.headroomTermPercent, cfg.t.headroomTermMinBytes)));
     }
-    // Inside the band without a trigger: sample often enough to measure the window.
+    // Inside the band: every 100 ms, to see memory.events high rise and (without a trigger) to
+    // measure the stall over the window.
     if (sc.band && !Unlimited(sc.high) && sc.high >= 0) {
-      if (sc.usage > sc.high) consider(s.psiTriggerCount > 0 ? 1e18 : cfg.fillBytesPerSecond * 0.2);
+      if (sc.usage > sc.high) consider(cfg.fillBytesPerSecond * 0.2);
       else consider(double(sc.high - sc.usage));
     }
   }
-  if (cfg.watchMachine && s.memTotal > 0) consider(double(s.memAvailable) - double(s.memTotal) * cfg.t.memTermPercent / 100.0);
   for (const Child &c : s.children) {
     if (!c.used || c.reclaimFd < 0 || c.limitFd < 0) continue;
     // Children's caps are rechecked at most every 100 ms: reclaim is not a race with the kernel.
     consider(cfg.fillBytesPerSecond * 0.1 * 2);
   }
-  int64_t interval = int64_t(closest < 0 ? 0 : closest / cfg.fillBytesPerSecond / 2 * 1e6);
+  int64_t interval = IntervalFor(cfg, closest);
+  if (cfg.watchMachine && s.nextMachineMicros - now < interval) interval = s.nextMachineMicros - now;
   if (s.victim.active) {
     int64_t left = s.victim.termMicros + cfg.graceMicros - NowMicros();
     if (left < interval) interval = left;
@@ -488,7 +516,7 @@ int64_t NextInterval(State &s) {
 void Evaluate(State &s, int64_t now) {
   SampleScopes(s, now);
   SamplePsi(s, now);
-  if (s.config.watchMachine) SampleMachine(s);
+  if (s.config.watchMachine) SampleMachine(s, now);
   s.samples++;
 
   // The worst condition now: its trigger, level and scope.
@@ -586,7 +614,7 @@ void *GuardThreadMain(void *) {
       (void)victimIndex;
       uint64_t before = s.nextSeq;
       Evaluate(s, now);
-      s.intervalMicros = NextInterval(s);
+      s.intervalMicros = NextInterval(s, now);
       notify = s.nextSeq != before;
     }
     if (notify) NotifyEnvironments();

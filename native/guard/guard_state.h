@@ -42,6 +42,7 @@ struct Scope {
   int64_t lastEventsHigh = -1;
   int64_t highRiseAtMicros = 0;  // when the `high` counter last rose
   int64_t lastReclaimMicros = 0;
+  int64_t nextLimitMicros = 0;   // limits and memory.high change rarely: re-read once a second
   Level level = kCalm;
 };
 
@@ -65,7 +66,7 @@ struct Config {
   int64_t cooldownMicros = 2000000;
   int64_t reclaimCooldownMicros = 10000000;
   int64_t minIntervalMicros = 5000, maxIntervalMicros = 1000000;
-  double fillBytesPerSecond = 4.0 * (1 << 30);  // how fast a runaway can fill memory (for the adaptive interval)
+  double fillBytesPerSecond = 2.0 * (1 << 30);  // how fast a runaway can fill memory (for the adaptive interval)
   bool dryRun = false;
   bool watchMachine = true;
 };
@@ -150,6 +151,7 @@ struct State {
   int64_t cooldownUntilMicros = 0;
   Level machineLevel = kCalm;
   int64_t memAvailable = -1, memTotal = -1, swapFree = -1, swapTotal = -1;
+  int64_t nextMachineMicros = 0;  // /proc/meminfo is read when due (its own adaptive interval)
   int64_t episodeStartMicros[5] = {0};  // per Trigger: when the current pressure began (0: calm)
   int episodeScope[5] = {-1, -1, -1, -1, -1};  // per Trigger: the scope it began in
   bool noVictimReported[5] = {false};
