@@ -24,6 +24,8 @@ export interface ConclusionFacts {
   systemd: SystemdUnit | null;
   kubernetes: KubernetesPod | null;
   perChildCgroups: Delegation;
+  /** The guard runs, or its variable will start it at the first spawn. */
+  guard: boolean;
 }
 
 function mib(bytes: number): string {
@@ -54,19 +56,22 @@ export function conclude(facts: ConclusionFacts): Conclusion[] {
     const cap = limits.memoryMax ? `, memory.max ${mib(limits.memoryMax.bytes)} at ${limits.memoryMax.cgroup}` : '';
     out.push({
       code: 'PROCGUARD_OOM_GROUP',
-      conclusion: `a child reaching ${holder(facts)}'s limit kills the agent too, whatever its oom_score_adj: start the guard`,
+      conclusion: facts.guard
+        ? `a child reaching ${holder(facts)}'s limit would kill the agent too, whatever its oom_score_adj; the guard is on and kills such a child first`
+        : `a child reaching ${holder(facts)}'s limit kills the agent too, whatever its oom_score_adj: start the guard`,
       reason: `memory.oom.group=1 at ${limits.groupKill}${cap}`,
-      unprotected: true,
+      unprotected: !facts.guard,
     });
   }
   if (limits?.memoryHigh && (!limits.memoryMax || limits.memoryHigh.bytes < limits.memoryMax.bytes)) {
     out.push({
       code: 'PROCGUARD_MEMORY_HIGH',
       conclusion: 'a child filling the memory.high band throttles the agent with it, long before any OOM kill ' +
-        '(without swap it can stall everything): start the guard, or lift memory.high (MemoryHigh=infinity)',
+        (facts.guard ? '(without swap it can stall everything); the guard is on and acts on that stall'
+          : '(without swap it can stall everything): start the guard, or lift memory.high (MemoryHigh=infinity)'),
       reason: `memory.high ${mib(limits.memoryHigh.bytes)} at ${limits.memoryHigh.cgroup}` +
         (limits.memoryMax ? ` below memory.max ${mib(limits.memoryMax.bytes)}` : ''),
-      unprotected: true,
+      unprotected: !facts.guard,
     });
   }
   if (facts.agentOomScoreAdj !== null && facts.agentOomScoreAdj >= 1000) {

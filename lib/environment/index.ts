@@ -8,6 +8,7 @@ import type { Delegation } from '../cgroup/delegation';
 import { cgroupLayout, readCgroupMounts, readCgroupWords, readOwnCgroups } from '../cgroup/layout';
 import { agentLeafParent } from '../cgroup/child-cgroup';
 import { warning } from '../logger';
+import { guardVariableName, runningGuard } from '../guard/guard';
 import { readOwnOomScoreAdj } from '../self';
 import { conclude } from './conclusions';
 import type { Conclusion } from './conclusions';
@@ -111,6 +112,7 @@ export function readEnvironment(): EnvironmentStatus {
     systemd,
     kubernetes,
     perChildCgroups,
+    guard: runningGuard() !== null || process.env[guardVariableName()] !== undefined,
   });
   return { cgroup: facts, limits, systemd, kubernetes, perChildCgroups, conclusions };
 }

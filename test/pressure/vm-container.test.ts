@@ -134,6 +134,8 @@ describe("runc, the pod's container: the guard's group-kill scenario", () => {
     expect(child.oomKill, facts).toMatchObject({ cause: 'procguard-guard' });
     expect(agent.events.filter((e: { type: string }) => e.type === 'kill')[0], facts).toMatchObject({ pid: child.pid, dryRun: false });
     expect(agent.counters, facts).toMatchObject({ oomKill: 0, oomGroupKill: 0 });
+    // The guard was on before the first spawn: the group kill is no startup warning here.
+    expect(agent.logs.filter((l: { level: string; message: string }) => l.level === 'warn' && l.message.includes('kills the agent too'))).toEqual([]);
   });
 
   it('without the guard (the control), the kernel kills the whole container, agent included, at its limit', (context) => {

@@ -101,6 +101,7 @@ describe('conclusions', () => {
     systemd: null,
     kubernetes: null,
     perChildCgroups: { available: true, parent: '/sys/fs/cgroup/agent', reason: "the agent's cgroup /sys/fs/cgroup/agent is writable" },
+    guard: false,
   };
 
   it('per-child cgroups on or off, with the reason and the fix; neither is a warning', () => {
@@ -128,6 +129,11 @@ describe('conclusions', () => {
       conclusion: "a child reaching this container's limit kills the agent too, whatever its oom_score_adj: start the guard",
       reason: 'memory.oom.group=1 at /sys/fs/cgroup, memory.max 512M at /sys/fs/cgroup',
       unprotected: true,
+    });
+    const [, guarded] = conclude({ ...base, namespace: true, limits, guard: true });
+    expect(guarded).toMatchObject({
+      conclusion: "a child reaching this container's limit would kill the agent too, whatever its oom_score_adj; the guard is on and kills such a child first",
+      unprotected: false,
     });
   });
 
