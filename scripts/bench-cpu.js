@@ -232,14 +232,7 @@ const PROCGUARD_ROWS = {
 
 async function main() {
   const options = parseCommandLine();
-  if (options.worker) {
-    lib.emitWorkerResult(await worker(JSON.parse(options.worker)));
-    return;
-  }
-  if (options.help) {
-    lib.printUsage(__filename);
-    return;
-  }
+  if (await lib.handledAsWorkerOrHelp(options, worker, __filename)) return;
 
   const machine = lib.machineInfo();
   let runProcguard = !options['control-only'];

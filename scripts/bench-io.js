@@ -263,14 +263,7 @@ const ROWS = [
 
 async function main() {
   const options = parseCommandLine();
-  if (options.worker) {
-    lib.emitWorkerResult(await worker(JSON.parse(options.worker)));
-    return;
-  }
-  if (options.help) {
-    lib.printUsage(__filename);
-    return;
-  }
+  if (await lib.handledAsWorkerOrHelp(options, worker, __filename)) return;
   const machine = lib.machineInfo();
   const disk = diskOf(options.dir);
   const pg = lib.loadProcguard(options['procguard-path']);

@@ -233,6 +233,22 @@ function emitWorkerResult(result) {
 }
 
 /**
+ * The common start of a benchmark script: as a worker, runs `worker` on its config and emits the
+ * result; with --help, prints the usage. True when either happened and the script has no more to do.
+ */
+async function handledAsWorkerOrHelp(options, worker, scriptFile) {
+  if (options.worker) {
+    emitWorkerResult(await worker(JSON.parse(options.worker)));
+    return true;
+  }
+  if (options.help) {
+    printUsage(scriptFile);
+    return true;
+  }
+  return false;
+}
+
+/**
  * Orchestrator side: runs `node [nodeArgs] script --worker <config>` in a fresh process and resolves
  * with the result it emits. Its stderr (progress lines) is passed through. Killed after timeoutMs.
  */
@@ -377,6 +393,7 @@ function log(line) {
 }
 
 module.exports = {
+  handledAsWorkerOrHelp,
   log,
   REPO_ROOT,
   quantile,

@@ -448,14 +448,7 @@ function evaluateTargets(bySize, cBySize, sizes) {
 
 async function main() {
   const options = parseCommandLine();
-  if (options.worker) {
-    lib.emitWorkerResult(await worker(JSON.parse(options.worker)));
-    return;
-  }
-  if (options.help) {
-    lib.printUsage(__filename);
-    return;
-  }
+  if (await lib.handledAsWorkerOrHelp(options, worker, __filename)) return;
 
   const plan = options.quick ? PLAN.quick : PLAN.full;
   const sizes = [...new Set(options.sizes.split(',').map(lib.parseSize))].sort((a, b) => a - b);

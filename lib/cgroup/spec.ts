@@ -1,6 +1,7 @@
 // The `cgroup` spawn option: validated, with sizes as bytes ('512M', '2G' accepted).
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import { ownOptions } from '../own-options';
+import { booleanOr, integerIn } from '../validate';
 
 export interface CgroupOptions {
   /** Hard memory cap: bytes, or a size like '512M', '2G'. The command is OOM-killed above it. */
@@ -52,18 +53,6 @@ export function parseSize(value: unknown, name: string, allowMax = false): numbe
   // Beyond 2^53 a number of bytes is no longer exact (and the kernel takes none near it).
   if (!Number.isSafeInteger(bytes)) throw outOfRange(name, `a size of at most ${Number.MAX_SAFE_INTEGER} bytes (8191T)`, value);
   return bytes;
-}
-
-function integerIn(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer >= ${min} && <= ${max}`, value);
-  return value;
-}
-
-function booleanOr(value: unknown, name: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
-  return value;
 }
 
 /** The validated spec, or undefined when no cgroup was asked for. */

@@ -2,6 +2,7 @@
 // with the defaults of the README's table and their reasons there.
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import { parseSize } from '../cgroup/spec';
+import { booleanOr, integerIn } from '../validate';
 
 /** A size in bytes (number, or '64M', '1G'), or a share of the limit ('5%'). */
 export type SizeOrPercent = number | string;
@@ -107,16 +108,7 @@ function percentIn(value: unknown, name: string, fallback: number, min = 0, max 
 }
 
 function msIn(value: unknown, name: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer >= ${min} && <= ${max}`, value);
-  return value;
-}
-
-function booleanOr(value: unknown, name: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
-  return value;
+  return value === undefined ? fallback : integerIn(value, name, min, max);
 }
 
 /** The settings for `options` (own properties only), or a Node-style error naming the bad one. */
