@@ -5,10 +5,17 @@
 // protection (oomScoreAdj: 'inherit'), as an agent with a service it depends on would.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import type { ProtectResult } from '../protect';
 import type { Status } from '../types';
+import { packageRoot } from '../package-root';
 import { AgentConfig, AgentEvent, BalloonEvent, forEachLine, parseEventLine } from './protocol';
+
+// By name, as an application requires it, but resolved from the package's root: this file sits
+// under dist/cjs/, whose own package.json (the CommonJS marker) has no name to refer back to.
+const requireByName = createRequire(path.join(packageRoot(), 'package.json'));
 
 type Spawn = (command: string, args: string[], options: SpawnOptions & { oomScoreAdj?: number | 'inherit' }) => ChildProcess;
 
@@ -54,8 +61,7 @@ function holdMemory(bytes: number): Buffer[] {
 
 /** What an agent does first thing at startup: lower its own score, and report what is in effect. */
 function protectAgent(): void {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const procguard = require('procguard') as ProcguardSelfProtection;
+  const procguard = requireByName('procguard') as ProcguardSelfProtection;
   const result = procguard.protectSelf();
   report({
     event: 'agent-protected',
@@ -106,8 +112,7 @@ async function main(): Promise<void> {
     heldBytes: held.reduce((sum, chunk) => sum + chunk.length, 0),
   });
 
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { spawn } = require(config.spawnModule) as { spawn: Spawn };
+  const { spawn } = requireByName(config.spawnModule) as { spawn: Spawn };
   if (config.protectSelf) await checkDefaultChild(spawn);
   const daemon = config.daemon ? await startDaemon(spawn) : null;
   const spawnedAt = Date.now();
