@@ -116,6 +116,8 @@ export interface NativeSpawnSyncRequest extends Omit<NativeSpawnRequest, 'onExit
   /** Bytes of output in all, Infinity for no limit. */
   maxBuffer: number;
   killSignal: number;
+  /** When the guard runs: what the pump registers the child with (see lib/guard). */
+  guardWatch?: Record<string, unknown>;
 }
 
 export interface NativeSpawnSyncResult extends NativeSpawnResult, Partial<Omit<NativeExit, 'rusage'>> {
@@ -124,6 +126,8 @@ export interface NativeSpawnSyncResult extends NativeSpawnResult, Partial<Omit<N
   output?: (Buffer | null)[];
   /** 0, or ETIMEDOUT / ENOBUFS / a pipe's errno (positive), as Node's SyncProcessRunner reports. */
   error?: number;
+  /** The guard's id for the child, when the pump registered it. */
+  guardId?: number;
 }
 
 export interface NativeBinding {

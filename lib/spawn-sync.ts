@@ -16,6 +16,7 @@ import type { OomKill } from './cgroup/oom-verdict';
 import { nodeChildProcess } from './node-child-process';
 import { cgroupDirOf, publishExit, publishSpawn } from './diagnostics';
 import { ownOptions } from './own-options';
+import { guardPolicyOf, syncGuardVerdict, syncWatchRequest } from './guard';
 
 const MAX_BUFFER = 1024 * 1024;
 
@@ -109,6 +110,7 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
   const { binding } = loadNative();
   const plan = resolveChildPriority(opts as GuardOptions);
   const containment = new Containment(opts.cgroup, !!binding);
+  const guardPolicy = guardPolicyOf(opts.guard);
   if (!binding) {
     // Not Linux, or no addon: Node's own spawnSync, priority not applied.
     const result = nodeChildProcess.spawnSync(command, args as string[], options as SpawnSyncOptions) as GuardedSpawnSyncReturns<string | Buffer>;
@@ -125,6 +127,7 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
       timeout: (opts.timeout as number | undefined) ?? 0,
       maxBuffer: opts.maxBuffer as number,
       killSignal: killSignal ?? 15,
+      guardWatch: syncWatchRequest(guardPolicy, containment.cgroup),
     }));
   } catch (err) {
     containment.abandon(); // a throw after the cgroup was made leaves no cgroup behind
@@ -171,7 +174,7 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
       signal: native.signal ?? 0,
     });
     extra('resourceUsage', resourceUsage);
-    extra('oomKill', oomKill);
+    extra('oomKill', syncGuardVerdict(native.guardId, native.pid, guardPolicy) ?? oomKill);
     const spawnargs = normalized.args;
     const cgroup = cgroupDirOf(containment.cgroup);
     // A sync child starts and ends within this call: both events, in order, once it is reaped.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "child_watch.h"
+#include "guard/guard.h"
 #include "launch.h"
 #include "linux_compat.h"
 
@@ -221,6 +222,8 @@ Napi::Value SpawnSync(const Napi::CallbackInfo &info) {
     }
   }
 
+  Napi::Value guardWatch = req.Get("guardWatch");
+
   Launched launched = Launch(state, request);
   if (launched.err != 0) {
     for (int fd : launched.pipes)
@@ -228,6 +231,9 @@ Napi::Value SpawnSync(const Napi::CallbackInfo &info) {
     return DescribeLaunch(env, launched);
   }
   for (size_t i = 0; i < pipes.size(); i++) pipes[i].fd = launched.pipes[i];
+  // The guard's thread watches this child too: the agent's JS is blocked in this call, the
+  // guard is not. Registered before the pump, so the child is never unwatched while it runs.
+  int64_t guardId = guardWatch.IsObject() ? guard::WatchPid(guardWatch.As<Napi::Object>(), launched.pid) : 0;
 
   SyncRun run(launched, pipes, timeoutMs, maxBuffer, killSignal);
   run.Run();
@@ -244,6 +250,7 @@ Napi::Value SpawnSync(const Napi::CallbackInfo &info) {
   }
   result.Set("output", output);
   result.Set("error", run.Error());
+  if (guardId > 0) result.Set("guardId", double(guardId));
   DescribeExit(env, result, run.info(), run.usage(), run.wallMicros());
   return result;
 }

@@ -69,6 +69,16 @@ describe('the guard in a 400 MiB memory cgroup on this machine', () => {
     expect(r.logs.filter((l) => l.message === 'guard killed a child').length).toBeGreaterThanOrEqual(1);
   });
 
+  it("watches a spawnSync child too: the agent's JavaScript is blocked in the call, the guard's thread is not", async (context) => {
+    requireOrSkip(context, missing);
+    const r = await runAgent({ guard: {}, children: [{ ...balloon('sync-balloon', {}), sync: true }] });
+    const [child] = r.children;
+    expect(child.signal, facts(r)).toMatch(/^SIG(TERM|KILL)$/);
+    expect(child.oomKill, facts(r)).toMatchObject({ cause: 'procguard-guard', trigger: 'headroom' });
+    expect(kills(r)[0], facts(r)).toMatchObject({ pid: child.pid, trigger: 'headroom', dryRun: false });
+    expect(r.counters.oomKill, facts(r)).toBe(0);
+  });
+
   it("never kills a 'never' child: with a smaller 'normal' child beside it, the smaller one is the victim", async (context) => {
     requireOrSkip(context, missing);
     const r = await runAgent({

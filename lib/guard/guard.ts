@@ -126,11 +126,22 @@ export class MemoryGuard extends EventEmitter {
 
   /** @internal a child procguard started: watched until forget(). Returns its id, or 0. */
   watch(pid: number, policy: GuardPolicy, cgroup: Parameters<typeof childCgroupFiles>[0]): number {
-    if (this.stopped) return 0;
-    const id = this.binding.guardWatchChild({ pid, weight: POLICY_WEIGHTS[policy], ...childCgroupFiles(cgroup) });
-    if (id <= 0) return 0;
+    const request = this.watchRequest(policy, cgroup);
+    if (!request) return 0;
+    const id = this.binding.guardWatchChild({ __proto__: null, pid, ...request });
+    if (id > 0) this.adopt(id, pid, policy);
+    return id > 0 ? id : 0;
+  }
+
+  /** @internal what the native side registers a child with (weight, its cgroup's files); undefined once stopped. */
+  watchRequest(policy: GuardPolicy, cgroup: Parameters<typeof childCgroupFiles>[0]): Record<string, unknown> | undefined {
+    if (this.stopped) return undefined;
+    return { __proto__: null, weight: POLICY_WEIGHTS[policy], ...childCgroupFiles(cgroup) };
+  }
+
+  /** @internal a child the native side registered as `id` (spawnSync's pump does it itself). */
+  adopt(id: number, pid: number, policy: GuardPolicy): void {
     this.children.set(id, { pid, policy });
-    return id;
   }
 
   /** @internal the child exited: its verdict, if the guard killed it, and it is forgotten. */

@@ -21,3 +21,22 @@ export function watchChild(pid: number, policy: GuardPolicy, cgroup: { v2Dir?: s
   if (!id) return () => null;
   return () => (guard!.running ? guard!.forget(id) : null);
 }
+
+type ChildCgroup = Parameters<typeof watchChild>[2];
+
+/**
+ * For spawnSync: what its native pump registers the child with when the guard runs (the agent's
+ * JS is blocked for the child's whole life, the guard's thread is not), else undefined.
+ */
+export function syncWatchRequest(policy: GuardPolicy, cgroup: ChildCgroup): Record<string, unknown> | undefined {
+  startGuardFromEnvOnce();
+  return runningGuard()?.watchRequest(policy, cgroup);
+}
+
+/** After spawnSync: the guard's verdict on the child its pump registered as `id`, else null. */
+export function syncGuardVerdict(id: number | undefined, pid: number, policy: GuardPolicy): GuardKill | null {
+  const guard = runningGuard();
+  if (!guard || !id || id <= 0) return null;
+  guard.adopt(id, pid, policy);
+  return guard.running ? guard.forget(id) : null;
+}

@@ -5,9 +5,18 @@
 #define PROCGUARD_GUARD_H
 
 #include <napi.h>
+#include <sys/types.h>
+#include <cstdint>
 
 // Adds guardStart, guardConfigure, guardStop, guardWatchChild, guardForgetChild, guardDrain and
 // guardSnapshot to the addon's exports.
 void RegisterGuard(Napi::Env env, Napi::Object exports);
+
+namespace guard {
+// Registers the running, unreaped child `pid` with the guard's thread, as guardWatchChild does
+// from JS: `spec` is { weight, version?, usage?, ... }. Returns its id (> 0), or -errno.
+// For spawnSync, whose child runs while the agent's JS is blocked in the call.
+int64_t WatchPid(Napi::Object spec, pid_t pid);
+}  // namespace guard
 
 #endif

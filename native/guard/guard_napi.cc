@@ -318,16 +318,11 @@ Napi::Value Stop(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// Registers a child: { pid, weight, version?, usage?, limit?, stat?, reclaim?, procs?, kill? }.
-// Returns its id (> 0), or -errno.
-Napi::Value WatchChild(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
+int64_t WatchPidImpl(Napi::Object o, pid_t pid) {
   State &s = TheState();
-  Napi::Object o = info[0].As<Napi::Object>();
-  pid_t pid = pid_t(NumberProp(o, "pid", 0));
   // Our own unreaped child: its pid cannot have been recycled yet, so this pidfd is its.
   int pidfd = int(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0 && errno == ESRCH) return Napi::Number::New(env, -ESRCH);
+  if (pidfd < 0 && errno == ESRCH) return -ESRCH;
   Child c;
   c.used = true;
   c.pid = pid;
@@ -345,10 +340,17 @@ Napi::Value WatchChild(const Napi::CallbackInfo &info) {
     if (slot.used) continue;
     c.id = s.nextChildId++;
     slot = c;
-    return Napi::Number::New(env, double(c.id));
+    return c.id;
   }
   for (int *fd : {&c.pidfd, &c.usageFd, &c.limitFd, &c.statFd, &c.reclaimFd, &c.procsFd, &c.killFd}) CloseFd(*fd);
-  return Napi::Number::New(env, -ENOSPC);
+  return -ENOSPC;
+}
+
+// Registers a child: { pid, weight, version?, usage?, limit?, stat?, reclaim?, procs?, kill? }.
+// Returns its id (> 0), or -errno.
+Napi::Value WatchChild(const Napi::CallbackInfo &info) {
+  Napi::Object o = info[0].As<Napi::Object>();
+  return Napi::Number::New(info.Env(), double(WatchPidImpl(o, pid_t(NumberProp(o, "pid", 0)))));
 }
 
 Napi::Value ForgetChild(const Napi::CallbackInfo &info) {
@@ -467,6 +469,8 @@ Napi::Value Snapshot(const Napi::CallbackInfo &info) {
 }  // namespace guard
 
 namespace guard {
+int64_t WatchPid(Napi::Object spec, pid_t pid) { return WatchPidImpl(spec, pid); }
+
 // Wakes each environment's JS once; a wake-up already queued is not repeated (the JS side
 // drains everything new when it runs). The call itself happens after the action is done.
 void NotifyEnvironments() {
