@@ -151,7 +151,9 @@ describe('the guard in a VM with pure cgroup v2 (Linux 6.1)', () => {
       const controlLags = control.lag!.samples.filter((s) => s.at >= control.bandAt! && s.at <= control.bandAt! + 20_000).map((s) => s.lag).sort((a, b) => a - b);
       const livelockP99 = controlLags[Math.floor(controlLags.length * 0.99)];
       if (process.env.PROCGUARD_VM_VERBOSE) console.log(`vm: livelock guarded: p99 lag before the band ${before.p99} ms, over the 5 s after the kill ${after.p99} ms (the livelock's: ${livelockP99} ms)`);
-      expect(after.p99, facts(r)).toBeLessThan(Math.max(50, before.p99 * 1.5));
+      // A quick VM enters the band before its sixth second: no noise measured, 50 ms it is.
+      const noiseBound = before.n > 0 ? before.p99 * 1.5 : 0;
+      expect(after.p99, facts(r)).toBeLessThan(Math.max(50, noiseBound));
       expect(after.p99, facts(r)).toBeLessThan(livelockP99 / 2);
       expect(r.memoryEvents!.oom_kill, facts(r)).toBe(0);
       if (process.env.PROCGUARD_VM_VERBOSE) console.log(`vm: livelock guarded: gone ${goneAfterBandMs} ms after entering the band; psi ${JSON.stringify(r.result!.psiMode)}; kill ${JSON.stringify(kills(r)[0])}`);
