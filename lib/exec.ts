@@ -84,7 +84,7 @@ export function execFile(file: string, ...rest: unknown[]): GuardedChildProcess 
     uid: options.uid as number | undefined,
     shell: options.shell as boolean | string,
     signal: options.signal as AbortSignal | undefined,
-    argv0: options.argv0 as string | undefined,
+    // Node's execFile validates argv0 but never passes it on: $0 stays the file.
     windowsHide: !!options.windowsHide,
     windowsVerbatimArguments: !!options.windowsVerbatimArguments,
     oomScoreAdj: options.oomScoreAdj as number | 'inherit' | undefined,

@@ -68,6 +68,19 @@ describe("Node's behaviour to the letter", () => {
     expect(result.string).toMatch(/^\w+ \[ERR_[A-Z_]+\]: /);
   });
 
+  it("argv0: execFile and exec validate it and leave $0 alone, execFileSync uses it, as Node's", async () => {
+    const result = await same(async (impl) => {
+      const echo0 = ['-c', 'echo $0'];
+      const execFile = await promisify(impl.execFile)('/bin/sh', echo0, { argv0: 'renamed' }).then((r) => r.stdout);
+      const exec = await promisify(impl.exec)('echo $0', { argv0: 'renamed' } as never).then((r) => r.stdout);
+      const execFileSync = impl.execFileSync('/bin/sh', echo0, { argv0: 'renamed', encoding: 'utf8' });
+      const badArgv0 = thrown(() => impl.execFile('/bin/sh', echo0, { argv0: 5 as never }));
+      return { execFile, exec, execFileSync, badArgv0 };
+    });
+    expect(result.execFile).toBe('/bin/sh\n');
+    expect(result.execFileSync).toBe('renamed\n');
+  });
+
   it('names errnos as Node does: EAGAIN, not its alias EWOULDBLOCK; ENOTSUP, not EOPNOTSUPP', () => {
     expect(errnoName(11)).toBe('EAGAIN');
     expect(errnoName(95)).toBe('ENOTSUP');
