@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm run prebuild [-- --arch x64,arm64]`: the prebuilt addons shipped in the npm package,
 // built with prebuildify as N-API binaries (one file serves every Node version), tagged for
-// node-gyp-build: prebuilds/linux-x64/procguard.napi.glibc.node and
-// prebuilds/linux-arm64/procguard.napi.glibc.node (cross-compiled with Debian's
+// node-gyp-build: prebuilds/linux-x64/procguard.glibc.node and
+// prebuilds/linux-arm64/procguard.glibc.node (cross-compiled with Debian's
 // g++-aarch64-linux-gnu). Each is built in its own copy of the sources under
 // .cache/prebuild/, so the developer build in build/ is left alone. Then check-abi verifies
 // the floor: glibc 2.28, libstdc++/libgcc linked statically.
