@@ -41,6 +41,16 @@ function madeAheadBeside(known: string[]): string[] {
   return procguardDirsOf(process.pid).filter((d) => !known.includes(d));
 }
 
+/** Two spawns in a burst: the cgroup made ahead for a third, one directory per hierarchy the second had. */
+async function burstOfTwo(options: object): Promise<{ ahead: string[] }> {
+  const first = await run(options);
+  const second = await run(options);
+  await sleep(50);
+  const ahead = madeAheadBeside([...first.child.cgroup!.dirs, ...second.child.cgroup!.dirs]);
+  expect(ahead.length, 'made ahead, before a third spawn').toBe(second.child.cgroup!.dirs.length);
+  return { ahead };
+}
+
 beforeAll(() => {
   expect(process.getuid?.(), 'the cgroup tests run as root').toBe(0);
   expect(MEMORY_VERSION, 'a memory controller for child cgroups').not.toBeNull();
@@ -63,11 +73,7 @@ describe('cgroups made ahead for a burst of spawns', () => {
 
   it('the second spawn of a burst has the third one made ahead, and the third child is in it with its limit, from its first instruction', async () => {
     const options = { cgroup: { memoryMax: '80M' } };
-    const first = await run(options);
-    const second = await run(options);
-    await sleep(50);
-    const ahead = madeAheadBeside([...first.child.cgroup!.dirs, ...second.child.cgroup!.dirs]);
-    expect(ahead.length, 'one directory per hierarchy, made before the third spawn').toBe(second.child.cgroup!.dirs.length);
+    const { ahead } = await burstOfTwo(options);
     const third = await run(options);
     expect([...third.child.cgroup!.dirs].sort()).toEqual([...ahead].sort());
     expect(third.memoryLimit).toBe(80 * MB);
@@ -89,11 +95,7 @@ describe('cgroups made ahead for a burst of spawns', () => {
   });
 
   it('other cgroup options never take it: the spawn makes its own, with its own limit', async () => {
-    await run({ cgroup: { memoryMax: '88M' } });
-    const second = await run({ cgroup: { memoryMax: '88M' } });
-    await sleep(50);
-    const ahead = madeAheadBeside(second.child.cgroup!.dirs);
-    expect(ahead.length).toBeGreaterThan(0);
+    const { ahead } = await burstOfTwo({ cgroup: { memoryMax: '88M' } });
     const other = await run({ cgroup: { memoryMax: '96M' } });
     expect(other.child.cgroup!.dirs.some((d) => ahead.includes(d))).toBe(false);
     expect(other.memoryLimit).toBe(96 * MB);
@@ -105,11 +107,7 @@ describe('cgroups made ahead for a burst of spawns', () => {
     fs.mkdirSync(parent);
     try {
       const options = { cgroup: { memoryMax: '64M' } };
-      await run(options);
-      const second = await run(options);
-      await sleep(50);
-      const ahead = madeAheadBeside(second.child.cgroup!.dirs);
-      expect(ahead.length).toBeGreaterThan(0);
+      const { ahead } = await burstOfTwo(options);
       configure({ cgroupParent: parent });
       const moved = await run(options);
       expect(path.dirname(moved.child.cgroup!.v2Dir!)).toBe(parent);
@@ -123,12 +121,7 @@ describe('cgroups made ahead for a burst of spawns', () => {
   });
 
   it(`one made ahead and not taken is removed after ${UNTAKEN_MS} ms, and kept until then`, async () => {
-    const options = { cgroup: { memoryMax: '104M' } };
-    await run(options);
-    const second = await run(options);
-    await sleep(50);
-    const ahead = madeAheadBeside(second.child.cgroup!.dirs);
-    expect(ahead.length).toBeGreaterThan(0);
+    const { ahead } = await burstOfTwo({ cgroup: { memoryMax: '104M' } });
     await sleep(UNTAKEN_MS / 2);
     expect(ahead.every((d) => fs.existsSync(d))).toBe(true);
     expect(await waitFor(() => ahead.every((d) => !fs.existsSync(d)), UNTAKEN_MS + 1000)).toBe(true);
