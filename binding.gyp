@@ -10,6 +10,7 @@
             "native/spawn.cc",
             "native/spawn_sync.cc",
             "native/child_watch.cc",
+            "native/cgroup_files.cc",
             "native/exit_thread.cc",
             "native/child.c",
             "native/guard/guard_napi.cc",

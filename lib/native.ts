@@ -146,6 +146,8 @@ export interface NativeBinding {
    * not real. Returns '' or why the thread could not start.
    */
   startExitThread(): string;
+  /** Each file's text (its first 4 KiB), null when it cannot be read; one call for many small files. */
+  readFiles(paths: string[]): (string | null)[];
 }
 
 let loaded: { binding: NativeBinding | null; error?: string } | undefined;

@@ -122,7 +122,7 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
   let native: ReturnType<typeof binding.spawnSync>;
   try {
     native = binding.spawnSync(ownOptions({
-      ...launchRequest({ ...normalized, uid: opts.uid as number | undefined, gid: opts.gid as number | undefined }, plan, containment.procsFiles()),
+      ...launchRequest({ ...normalized, uid: opts.uid as number | undefined, gid: opts.gid as number | undefined }, plan, containment.joinFiles()),
       stdio,
       timeout: (opts.timeout as number | undefined) ?? 0,
       maxBuffer: opts.maxBuffer as number,

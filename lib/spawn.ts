@@ -240,7 +240,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     child.beforeExit = (exit) => finishContained(child, containment, exit);
     let outcome: NativeSpawnResult | undefined;
     try {
-      outcome = child.launch(binding, normalized, plan, containment.procsFiles());
+      outcome = child.launch(binding, normalized, plan, containment.joinFiles());
     } finally {
       settlePriority(child, plan, outcome, command, containment);
       watchByGuard(child, outcome, guardPolicy, containment);
@@ -255,7 +255,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     child.priority = { ...NOTHING_APPLIED, warnings: [] };
     warnUnappliedOnce(plan);
   } else {
-    const handle = new GuardedProcessHandle(binding, plan, containment.procsFiles());
+    const handle = new GuardedProcessHandle(binding, plan, containment.joinFiles());
     child = childProcessAround(handle) as GuardedChildProcess;
     describeContainment(child, containment);
     handle.beforeExit = (exit) => finishContained(child, containment, exit);

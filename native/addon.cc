@@ -10,6 +10,7 @@
 #include <string>
 
 #include "addon_state.h"
+#include "cgroup_files.h"
 #include "child_watch.h"
 #include "guard/guard.h"
 #include "exit_thread.h"
@@ -166,6 +167,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Export(env, exports, "getXattr", boundary::Entry<GetXattr>);
     Export(env, exports, "setPidfdDisabled", boundary::Entry<SetPidfdDisabled>);
     Export(env, exports, "startExitThread", boundary::Entry<StartExitThread>);
+    RegisterCgroupFiles(env, exports, Export);
     RegisterGuard(env, exports);
     return exports;
   });

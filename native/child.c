@@ -151,10 +151,13 @@ int pg_child_main(void *arg) {
    *    group for a moment where a terminal's signal could reach it. */
   if (plan->detached && (r = call(SYS_setsid, 0, 0, 0, 0)) < 0) fail(plan, PG_STEP_SETSID, (int)-r);
 
-  /* 3. The child's own cgroups (one per hierarchy on a hybrid host), written "0" = this process.
+  /* 3. The child's own cgroups (one per hierarchy on a hybrid host), written "0" = this thread.
    *    Before anything else the command could do: it never runs outside its memory cap. Sharing
    *    the agent's memory until exec is fine, since memory is charged to the mm's owner (the
-   *    agent); the command's own mm, from exec on, is charged here. */
+   *    agent); the command's own mm, from exec on, is charged here. On v1 the file is `tasks`:
+   *    this child is one thread, so moving the thread moves the process, and the kernel then
+   *    skips the global threadgroup lock that a cgroup.procs write takes (whose writer can wait
+   *    for an RCU grace period: milliseconds, with the agent blocked in vfork meanwhile). */
   for (int i = 0; i < plan->ncgroup_fds; i++) {
     r = call(SYS_write, plan->cgroup_fds[i], (long)"0", 1, 0);
     if (r < 0) fail(plan, PG_STEP_CGROUP, (int)-r);

@@ -185,7 +185,8 @@ Launched Launch(AddonState *state, LaunchRequest &request) {
   plan.nstdio = int(n);
   plan.stdio_src = stdioSrc.data();
 
-  // The cgroups' cgroup.procs, opened here so that the child only has to write to them.
+  // The files the child joins its cgroups by (cgroup.procs, v1's tasks), opened here so that
+  // the child only has to write to them.
   for (const std::string &procs : request.cgroupProcs) {
     int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) return failBeforeClone(errno, "cgroup");

@@ -14,6 +14,8 @@ import { cgroupDelegation } from './delegation';
 import type { Delegation } from './delegation';
 import { currentConfig } from '../config';
 import { info, warning } from '../logger';
+import { loadNative } from '../native';
+import { spawnedWith, takePrepared } from './prepared';
 
 export class CgroupUnavailableError extends Error {
   code = 'ERR_PROCGUARD_CGROUP_UNAVAILABLE';
@@ -52,54 +54,60 @@ function tryRmdir(dir: string): boolean {
   }
 }
 
-/** tryRmdir on libuv's threadpool. */
+/** tryRmdir on libuv's threadpool: for the sweeps of dead agents' cgroups, many at a time. */
 function rmdirAsync(dir: string): Promise<boolean> {
-  return fs.promises.rmdir(dir).then(
-    () => true,
-    (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
-  );
+  return new Promise((resolve) => fs.rmdir(dir, (err) => resolve(!err || err.code === 'ENOENT')));
 }
 
-/** Key/value lines ("oom_kill 1") of a cgroup file; {} when it cannot be read. */
-export function readFlatKeyed(file: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  let text: string;
+function readText(file: string): string | null {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return fs.readFileSync(file, 'utf8');
   } catch {
-    return out;
+    return null;
   }
-  for (const line of text.split('\n')) {
+}
+
+/** Several small files at once: one native call when the addon is loaded (a child's exit reads eight). */
+function readTexts(files: string[]): (string | null)[] {
+  return loadNative().binding?.readFiles(files) ?? files.map(readText);
+}
+
+/** Key/value lines ("oom_kill 1") of a cgroup file's text; {} when there is none. */
+function parseFlatKeyed(text: string | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text?.split('\n') ?? []) {
     const [key, value] = line.split(' ');
     if (key && value !== undefined && /^\d+$/.test(value)) out[key] = Number(value);
   }
   return out;
 }
 
-/** The `total=` microseconds of the some/full lines of a PSI file; null when unreadable. */
-function readPressureTotals(file: string): { some?: number; full?: number } | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
+/** Key/value lines ("oom_kill 1") of a cgroup file; {} when it cannot be read. */
+export function readFlatKeyed(file: string): Record<string, number> {
+  return parseFlatKeyed(readText(file));
+}
+
+/** The `total=` microseconds of the some/full lines of a PSI file's text. */
+function parsePressureTotals(text: string | null): { some?: number; full?: number } {
   const out: { some?: number; full?: number } = {};
-  for (const line of text.split('\n')) {
+  for (const line of text?.split('\n') ?? []) {
     const match = /^(some|full) .*total=(\d+)/.exec(line);
     if (match) out[match[1] as 'some' | 'full'] = Number(match[2]);
   }
   return out;
 }
 
-function readNumber(file: string): number | undefined {
-  try {
-    const text = fs.readFileSync(file, 'utf8').trim();
-    return /^\d+$/.test(text) ? Number(text) : undefined;
-  } catch {
-    return undefined;
-  }
+function parseNumber(text: string | null): number | undefined {
+  const trimmed = text?.trim();
+  return trimmed !== undefined && /^\d+$/.test(trimmed) ? Number(trimmed) : undefined;
 }
+
+function readNumber(file: string): number | undefined {
+  return parseNumber(readText(file));
+}
+
+/** The files usage() reads, by what each holds; which exist depends on where memory is. */
+type CounterFile = 'peak' | 'events' | 'failcnt' | 'memswFailcnt' | 'oomControl' | 'memoryPressure' | 'cpuPressure' | 'ioPressure' | 'cpuStat';
 
 /** The kernel's own counters for a child's cgroup, named as the kernel names them. */
 export interface CgroupUsage {
@@ -129,17 +137,26 @@ export class ChildCgroup {
   readonly ioWeight?: IoWeightOutcome;
   private removing = false;
 
+  /** The files the child joins its cgroup by, one per directory (see joinFiles()). */
+  private readonly joins: string[];
+
   constructor(readonly spec: CgroupSpec, placements: Partial<Record<Controller | 'base', Placement>>, ioWeight?: IoWeightOutcome) {
     this.ioWeight = ioWeight;
     this.v2Dir = placements.base?.dir;
     this.memory = placements.memory;
-    this.dirs = [...new Set(Object.values(placements).map((p) => p!.dir))];
+    const versions = new Map(Object.values(placements).map((p) => [p!.dir, p!.version]));
+    this.dirs = [...versions.keys()];
+    this.joins = this.dirs.map((dir) => path.join(dir, versions.get(dir) === 1 ? 'tasks' : 'cgroup.procs'));
     live.add(this);
   }
 
-  /** The cgroup.procs files the child writes itself into, one per directory. */
-  procsFiles(): string[] {
-    return this.dirs.map((dir) => path.join(dir, 'cgroup.procs'));
+  /**
+   * The files the child writes itself ("0") into before exec, one per directory: cgroup.procs on
+   * v2 (when clone3 cannot place it there at birth), and on v1 `tasks`, which moves the child's
+   * one thread without the global lock a cgroup.procs write takes (native/child.c, step 3).
+   */
+  joinFiles(): string[] {
+    return this.joins;
   }
 
   /** The pids in the cgroup now (the v2 directory, else the memory one). */
@@ -152,39 +169,65 @@ export class ChildCgroup {
     }
   }
 
+  /** Where this cgroup's counters are (see usage()). */
+  counterFiles(): Partial<Record<CounterFile, string>> {
+    const files: Partial<Record<CounterFile, string>> = {};
+    const memoryDir = this.memory?.dir;
+    if (this.memory?.version === 2) {
+      files.peak = path.join(memoryDir!, 'memory.peak');
+      files.events = path.join(memoryDir!, 'memory.events');
+    } else if (this.memory?.version === 1) {
+      files.peak = path.join(memoryDir!, 'memory.max_usage_in_bytes');
+      files.failcnt = path.join(memoryDir!, 'memory.failcnt');
+      files.memswFailcnt = path.join(memoryDir!, 'memory.memsw.failcnt');
+      files.oomControl = path.join(memoryDir!, 'memory.oom_control');
+    }
+    if (this.v2Dir) {
+      files.memoryPressure = path.join(this.v2Dir, 'memory.pressure');
+      files.cpuPressure = path.join(this.v2Dir, 'cpu.pressure');
+      files.ioPressure = path.join(this.v2Dir, 'io.pressure');
+      files.cpuStat = path.join(this.v2Dir, 'cpu.stat');
+    }
+    return files;
+  }
+
   /** Counters since the cgroup was made, i.e. the child's own; fields the kernel cannot give are absent. */
   usage(): CgroupUsage {
+    const files = this.counterFiles();
+    const names = Object.keys(files) as CounterFile[];
+    const texts = readTexts(names.map((name) => files[name]!));
+    const text: Partial<Record<CounterFile, string | null>> = {};
+    names.forEach((name, i) => (text[name] = texts[i]));
+
     const usage: CgroupUsage = {};
+    usage.memory_peak_bytes = parseNumber(text.peak ?? null);
     if (this.memory?.version === 2) {
-      const dir = this.memory.dir;
-      usage.memory_peak_bytes = readNumber(path.join(dir, 'memory.peak'));
-      const events = readFlatKeyed(path.join(dir, 'memory.events'));
+      const events = parseFlatKeyed(text.events ?? null);
       for (const key of ['low', 'high', 'max', 'oom', 'oom_kill', 'oom_group_kill'] as const) {
         if (events[key] !== undefined) usage[`memory_events_${key}`] = events[key];
       }
     } else if (this.memory?.version === 1) {
-      const dir = this.memory.dir;
-      usage.memory_peak_bytes = readNumber(path.join(dir, 'memory.max_usage_in_bytes'));
       // v1 has no memory.events: failcnt counts hits of the limit (memsw's when swap is capped
       // too, as it is by default), oom_control counts kills.
-      const failcnt = readNumber(path.join(dir, 'memory.failcnt'));
-      const memswFailcnt = readNumber(path.join(dir, 'memory.memsw.failcnt'));
+      const failcnt = parseNumber(text.failcnt ?? null);
+      const memswFailcnt = parseNumber(text.memswFailcnt ?? null);
       // Newer kernels (6.18 on the test host) count failcnt for memory only, never for memsw, which a cap
       // without swap hits first: both then stay 0 even for a cgroup killed at its cap. A 0 beside a
       // peak at the cap would say the cap was never hit: the kernel cannot give it, leave it out.
       const hits = Math.max(failcnt ?? 0, memswFailcnt ?? 0);
       const peakAtCap = this.spec.memoryMax !== undefined && (usage.memory_peak_bytes ?? 0) >= this.spec.memoryMax * 0.99;
       if (failcnt !== undefined && (hits > 0 || !peakAtCap)) usage.memory_events_max = hits;
-      const oomControl = readFlatKeyed(path.join(dir, 'memory.oom_control'));
+      const oomControl = parseFlatKeyed(text.oomControl ?? null);
       if (oomControl.oom_kill !== undefined) usage.memory_events_oom_kill = oomControl.oom_kill;
     }
     if (this.v2Dir) {
-      for (const resource of ['memory', 'cpu', 'io'] as const) {
-        const totals = readPressureTotals(path.join(this.v2Dir, `${resource}.pressure`));
-        if (totals?.some !== undefined) usage[`psi_${resource}_some`] = totals.some;
-        if (totals?.full !== undefined) usage[`psi_${resource}_full`] = totals.full;
+      for (const [resource, name] of [['memory', 'memoryPressure'], ['cpu', 'cpuPressure'], ['io', 'ioPressure']] as const) {
+        if (text[name] == null) continue;
+        const totals = parsePressureTotals(text[name]!);
+        if (totals.some !== undefined) usage[`psi_${resource}_some`] = totals.some;
+        if (totals.full !== undefined) usage[`psi_${resource}_full`] = totals.full;
       }
-      const cpu = readFlatKeyed(path.join(this.v2Dir, 'cpu.stat'));
+      const cpu = parseFlatKeyed(text.cpuStat ?? null);
       if (cpu.usage_usec !== undefined) usage.cpu_usage_usec = cpu.usage_usec;
     }
     for (const key of Object.keys(usage) as (keyof CgroupUsage)[]) if (usage[key] === undefined) delete usage[key];
@@ -225,35 +268,27 @@ export class ChildCgroup {
   }
 
   /**
-   * Removes the directories once the cgroup is empty: now, or as soon as its last process is
-   * gone. Off the agent's thread (rmdir of a memory cgroup can take the kernel a while) and off
-   * its event loop's liveness: the retries are unref'd timers.
+   * Removes the directories once the cgroup is empty: in the event loop's next turn, after the
+   * exit is delivered and while the agent's next child runs, or as soon as its last process is
+   * gone (retries on unref'd timers). On the agent's thread, not the threadpool: an rmdir is tens
+   * of microseconds, and handing it to another thread costs more in wake-ups on a small machine.
    */
   scheduleRemoval(delayMs = 0): void {
     if (this.removing) return;
     this.removing = true;
     const attempt = (delay: number): void => {
-      void this.removeAsync().then((all) => {
-        if (all) return;
-        const next = Math.min(Math.max(delay * 2, 10), 1000);
-        setTimeout(() => attempt(next), next).unref();
-      });
+      if (this.removeNow()) return;
+      const next = Math.min(Math.max(delay * 2, 10), 1000);
+      setTimeout(() => attempt(next), next).unref();
     };
     if (delayMs > 0) setTimeout(() => attempt(delayMs), delayMs).unref();
-    else attempt(0);
+    else setImmediate(() => attempt(0)); // ref'd: it runs in the loop's next turn whatever else is pending, then nothing remains
   }
 
   /** true when every directory is gone. */
   removeNow(): boolean {
     let all = true;
     for (const dir of this.dirs) all = tryRmdir(dir) && all;
-    if (all) live.delete(this);
-    return all;
-  }
-
-  private async removeAsync(): Promise<boolean> {
-    const results = await Promise.all(this.dirs.map(rmdirAsync));
-    const all = results.every(Boolean);
     if (all) live.delete(this);
     return all;
   }
@@ -353,12 +388,32 @@ function makeDir(parent: string, name: string): string {
   return dir;
 }
 
-/** Creates the child's cgroup(s) and applies the spec; throws CgroupUnavailableError saying why not. */
+const nextName = () => `${PREFIX}${++sequence}`;
+
+/** What makes two spawns' cgroups alike: every field of the spec. */
+function kindOf(spec: CgroupSpec): string {
+  return [spec.memoryMax, spec.memorySwapMax, spec.pidsMax, spec.cpuWeight, spec.ioWeight, spec.oomGroup, spec.required].join('/');
+}
+
+/**
+ * The child's cgroup(s) with the spec applied: one made ahead during a burst (./prepared.ts), or
+ * made now; throws CgroupUnavailableError saying why not.
+ */
 export function createChildCgroup(spec: CgroupSpec): ChildCgroup {
   sweepLeftoversIfDue();
-  const state = currentParents();
+  const kind = kindOf(spec);
+  const cgroup = takePrepared(kind, currentParents()) ?? makeChildCgroup(spec, currentParents());
+  spawnedWith(kind, () => {
+    const parents = currentParents();
+    return { cgroup: makeChildCgroup(spec, parents), parents };
+  });
+  return cgroup;
+}
+
+/** Makes the child's cgroup(s) now. */
+function makeChildCgroup(spec: CgroupSpec, state: Parents): ChildCgroup {
   const layout = state.layout;
-  const name = `${PREFIX}${++sequence}`;
+  const name = nextName();
   const reasons: string[] = [];
   const placements: Partial<Record<Controller | 'base', Placement>> = {};
   let ioWeight: IoWeightOutcome | undefined;

@@ -50,8 +50,8 @@ export class Containment {
     }
   }
 
-  procsFiles(): string[] | undefined {
-    return this.cgroup?.procsFiles();
+  joinFiles(): string[] | undefined {
+    return this.cgroup?.joinFiles();
   }
 
   /** The child never ran: take the cgroup down now. */
