@@ -14,6 +14,8 @@ import { requireSystem } from './helpers/system';
 interface AtLimit {
   events: string[];
   pid: number | null;
+  /** child.cgroup's directories, in 'cgroup' mode. */
+  cgroup?: string[] | null;
   fdsLeft: number;
   /** The fixture's child processes, zombies included, once the spawn has failed. */
   children: string[];
@@ -50,9 +52,8 @@ function v1Parents(): string[] {
   return ['memory', 'pids', 'cpu'].map((c) => hostCgroups().v1.get(c)).filter((d): d is string => !!d);
 }
 
-/** A spawn that failed: no pid, and no fd, child process (zombie or not) or cgroup of it left. */
+/** No fd, child process (zombie or not) or cgroup of the spawn left. */
 function expectNothingLeft(run: AtLimit): void {
-  expect(run.pid).toBeNull();
   expect(run.fdsLeft).toBe(0);
   expect(run.children).toEqual([]);
   expect(run.cgroupsLeft).toEqual([]);
@@ -62,6 +63,23 @@ function v2Cgroup(): string {
   const v2 = hostCgroups().v2;
   if (!v2) throw new Error('this test needs a cgroup v2 tree (the hybrid host has /sys/fs/cgroup/unified)');
   return v2;
+}
+
+/**
+ * Runs `test` with a threaded cgroup v2 (under a thread root made here): a cgroup made in it
+ * starts "domain invalid", and the kernel lets no process into one (EOPNOTSUPP).
+ */
+function withThreadedCgroup(test: (threaded: string) => void): void {
+  const root = path.join(v2Cgroup(), `procguard-test-threaded-${process.pid}`);
+  const threaded = path.join(root, 'threads');
+  fs.mkdirSync(threaded, { recursive: true });
+  try {
+    fs.writeFileSync(path.join(threaded, 'cgroup.type'), 'threaded');
+    test(threaded);
+  } finally {
+    fs.rmdirSync(threaded);
+    fs.rmdirSync(root);
+  }
 }
 
 describe('worker.terminate() while the worker spawns', () => {
@@ -108,25 +126,31 @@ describe('a spawn that fails between the pipes and exec', () => {
 // The kernel refuses the child's join of its own cgroup (at clone3's CLONE_INTO_CGROUP, or at the
 // child's write of cgroup.procs), after the pipes were made: the spawn fails exactly as a
 // failed uv_spawn with that errno fails in Node (an 'error' then 'close' for EACCES, EAGAIN,
-// EMFILE, ENFILE, ENOENT; a synchronous throw for any other), and the cgroups made for it go.
+// EMFILE, ENFILE, ENOENT; a synchronous throw for any other), and the cgroups made for it go;
+// unless cgroup.required is false, which runs the command without one.
 describe('a spawn whose child the kernel will not let into its own cgroup', () => {
   it('cgroupParent a threaded cgroup (its new child cgroup is "domain invalid"): spawn throws Node\'s ENOTSUP, spawnSync returns it, nothing left behind', () => {
-    const root = path.join(v2Cgroup(), `procguard-test-threaded-${process.pid}`);
-    const threaded = path.join(root, 'threads');
-    fs.mkdirSync(threaded, { recursive: true });
-    try {
-      fs.writeFileSync(path.join(threaded, 'cgroup.type'), 'threaded');
+    withThreadedCgroup((threaded) => {
       const run = runAtLimit('procguard', '', 'cgroup', { CGROUP_PARENT: threaded, CGROUP_DIRS: [threaded, ...v1Parents()].join(':') });
       // EOPNOTSUPP (95) is libuv's ENOTSUP; Node throws it from spawn() (ErrnoException(err, 'spawn')) and emits nothing.
       expect(run.events).toEqual([
         'throw ENOTSUP spawn -95',
         'spawnSync ENOTSUP spawnSync /bin/true -95 status null signal null pid 0 output null',
       ]);
+      expect(run.pid).toBeNull();
       expectNothingLeft(run);
-    } finally {
-      fs.rmdirSync(threaded);
-      fs.rmdirSync(root);
-    }
+    });
+  });
+
+  it('with cgroup.required false the command runs without a cgroup, once the kernel refused the join, with one warning saying so', () => {
+    withThreadedCgroup((threaded) => {
+      const env = { CGROUP_PARENT: threaded, CGROUP_DIRS: [threaded, ...v1Parents()].join(':'), CGROUP_REQUIRED: 'false' };
+      const run = runAtLimit('procguard', '', 'cgroup', env);
+      expect(run.events).toEqual(['warning PROCGUARD_CGROUP_UNAVAILABLE', 'spawn', 'exit 0 null', 'close 0 null', 'spawnSync exit 0 null cgroup null']);
+      expect(run.pid).toBeGreaterThan(0);
+      expect(run.cgroup).toBeNull();
+      expectNothingLeft(run);
+    });
   });
 
   it('an unprivileged agent outside its delegated cgroupParent (no write access to the common ancestor): one EACCES error and close, as Node, nothing left behind', () => {
@@ -144,6 +168,7 @@ describe('a spawn whose child the kernel will not let into its own cgroup', () =
         'close -13 null',
         'spawnSync EACCES spawnSync /bin/true -13 status null signal null pid 0 output null',
       ]);
+      expect(run.pid).toBeNull();
       expectNothingLeft(run);
     } finally {
       fs.rmdirSync(delegated);
