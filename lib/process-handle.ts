@@ -10,6 +10,7 @@ import { ownOptions } from './own-options';
 import type { IoPriority, SchedPolicy } from './types';
 import { encodeIoPriority, SCHED_POLICY_NUMBERS } from './scheduling';
 import type { NativeBinding, NativeChild, NativeExit, NativeStdio, NativeSpawnRequest, NativeSpawnResult } from './native';
+import type { Containment } from './cgroup/containment';
 
 /** The priority numbers for one child, already decided by the TypeScript side. */
 export interface PriorityPlan {
@@ -69,7 +70,7 @@ export class GuardedProcessHandle {
   constructor(
     private readonly binding: NativeBinding,
     private readonly priority: PriorityPlan,
-    private readonly cgroupProcs?: string[],
+    private readonly containment: Pick<Containment, 'launch'>,
   ) {}
 
   /**
@@ -80,12 +81,12 @@ export class GuardedProcessHandle {
     const options = typeof call[0] === 'string' ? fromPositional(call) : (call[0] as NodeSpawnOptions);
     const stdio: NativeStdio[] = options.stdio.map((entry, i) => toNativeStdio(entry, i));
     // The engine reads what it is given through the prototype chain too: own properties only.
-    const result = this.binding.spawn(ownOptions({
+    const result = this.containment.launch((joinFiles?: string[]) => this.binding.spawn(ownOptions({
       // An empty cwd is no cwd for the async spawn, as in Node's ProcessWrap (spawnSync fails with ENOENT).
-      ...launchRequest(ownOptions({ ...options, cwd: options.cwd || undefined }), this.priority, this.cgroupProcs),
+      ...launchRequest(ownOptions({ ...options, cwd: options.cwd || undefined }), this.priority, joinFiles),
       stdio,
       onExit: (exit: NativeExit) => this.exited(exit),
-    }));
+    })), closePipes);
     this.outcome = result;
     // Our end of each socketpair becomes the Pipe handle Node created for that entry. As with
     // libuv, this happens for a failed spawn too, when Node goes on to make the child's streams
@@ -179,6 +180,11 @@ function stdioEntry(entry: NodeStdioEntry, i: number): NativeStdio {
     default:
       throw new Error(`procguard: unsupported stdio type '${(entry as NodeStdioEntry).type}' at index ${i}`);
   }
+}
+
+/** Closes the parent's pipe ends a launch handed back, for a launch nobody will read from. */
+export function closePipes(outcome: Pick<NativeSpawnResult, 'pipes'>): void {
+  for (const fd of outcome.pipes) if (fd >= 0) closeSync(fd);
 }
 
 /** What the async and the sync spawn both tell the engine: the command, its process, its priority, its cgroups. */

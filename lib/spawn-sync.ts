@@ -121,14 +121,15 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
 
   let native: ReturnType<typeof binding.spawnSync>;
   try {
-    native = binding.spawnSync(ownOptions({
-      ...launchRequest({ ...normalized, uid: opts.uid as number | undefined, gid: opts.gid as number | undefined }, plan, containment.joinFiles()),
+    // A refused launch hands back nothing to release: the sync engine closed its pipes.
+    native = containment.launch((joinFiles?: string[]) => binding.spawnSync(ownOptions({
+      ...launchRequest({ ...normalized, uid: opts.uid as number | undefined, gid: opts.gid as number | undefined }, plan, joinFiles),
       stdio,
       timeout: (opts.timeout as number | undefined) ?? 0,
       maxBuffer: opts.maxBuffer as number,
       killSignal: killSignal ?? 15,
       guardWatch: syncWatchRequest(guardPolicy, containment.cgroup),
-    }));
+    })), () => {});
   } catch (err) {
     containment.abandon(); // a throw after the cgroup was made leaves no cgroup behind
     throw err;

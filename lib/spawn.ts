@@ -240,7 +240,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     child.beforeExit = (exit) => finishContained(child, containment, exit);
     let outcome: NativeSpawnResult | undefined;
     try {
-      outcome = child.launch(binding, normalized, plan, containment.joinFiles());
+      outcome = child.launch(binding, normalized, plan, containment);
     } finally {
       settlePriority(child, plan, outcome, command, containment);
       watchByGuard(child, outcome, guardPolicy, containment);
@@ -255,7 +255,7 @@ export function spawnGuarded(normalized: NormalizedSpawn, guard: GuardOptions): 
     child.priority = { ...NOTHING_APPLIED, warnings: [] };
     warnUnappliedOnce(plan);
   } else {
-    const handle = new GuardedProcessHandle(binding, plan, containment.joinFiles());
+    const handle = new GuardedProcessHandle(binding, plan, containment);
     child = childProcessAround(handle) as GuardedChildProcess;
     describeContainment(child, containment);
     handle.beforeExit = (exit) => finishContained(child, containment, exit);
@@ -327,6 +327,7 @@ function settlePriority(
   thrown?: unknown,
 ): void {
   child.priority = appliedPriority(plan, outcome, command);
+  child.cgroup = containment.cgroup; // none any more when the kernel refused the join under required: false
   if (plan.strict && outcome && isPriorityStep(outcome.failedStep)) {
     // Node throws, rather than emits, a spawn error other than EACCES, EAGAIN, EMFILE, ENFILE and
     // ENOENT: a strict EPERM (sched_setscheduler, ioprio_set) is explained on the thrown error.

@@ -1,8 +1,9 @@
 // What one spawn does about cgroups, for the async and the sync spawn alike: make the child's
 // own cgroup (when asked), give the engine its cgroup.procs files, and at exit read the usage,
 // give the OOM verdict, group-kill where the kernel cannot (v1) and remove the cgroup.
+import { getSystemErrorName } from 'node:util';
 import { warning } from '../logger';
-import type { NativeExit } from '../native';
+import type { NativeExit, NativeSpawnResult } from '../native';
 import { ChildCgroup, createChildCgroup, killProcessTree, startLeftoverSweeps } from './child-cgroup';
 import type { CgroupUsage } from './child-cgroup';
 import { oomBaseline, oomVerdict } from './oom-verdict';
@@ -24,9 +25,21 @@ export interface ResourceUsage extends CgroupUsage {
 
 const warnedReasons = new Set<string>();
 
+/**
+ * Once per cause: an agent spawning all day outside a delegation hears it once, not per spawn.
+ * The same cause names each child's own directory (procguard-<pid>-<n>): one key for all.
+ */
+function warnUnavailableOnce(reason: string): void {
+  const cause = reason.replace(/procguard-(\d+)-\d+/g, 'procguard-$1-*');
+  if (warnedReasons.has(cause)) return;
+  warnedReasons.add(cause);
+  warning('PROCGUARD_CGROUP_UNAVAILABLE', 'running the command without its own cgroup (cgroup.required is false)', { reason });
+}
+
 export class Containment {
   readonly spec?: CgroupSpec;
-  readonly cgroup: ChildCgroup | null = null;
+  /** null when there is none, or none any more (the kernel refused the child's join, required false). */
+  cgroup: ChildCgroup | null = null;
   private readonly baseline: OomBaseline;
 
   /** Validates options.cgroup (throws as Node does for bad options) and makes the cgroup. */
@@ -39,19 +52,26 @@ export class Containment {
       this.cgroup = createChildCgroup(this.spec);
     } catch (err) {
       if (this.spec.required) throw err;
-      // Once per cause: an agent spawning all day outside a delegation hears it once, not per spawn.
-      // The same cause names each child's own directory (procguard-<pid>-<n>): one key for all.
-      const reason = (err as Error).message;
-      const cause = reason.replace(/procguard-(\d+)-\d+/g, 'procguard-$1-*');
-      if (!warnedReasons.has(cause)) {
-        warnedReasons.add(cause);
-        warning('PROCGUARD_CGROUP_UNAVAILABLE', 'running the command without its own cgroup (cgroup.required is false)', { reason });
-      }
+      warnUnavailableOnce((err as Error).message);
     }
   }
 
-  joinFiles(): string[] | undefined {
-    return this.cgroup?.joinFiles();
+  /**
+   * Runs `launch` with the files the child joins its cgroup by. When the kernel refuses that join
+   * (a threaded cgroupParent, no write access to the common ancestor) and cgroup.required is
+   * false, the command runs without a cgroup, as where none can be made: `release` lets go of what
+   * the refused launch handed back (its pipe ends), the cgroup goes, a warning says why, and
+   * `launch` runs again. Under required (the default) the refusal is the spawn's error.
+   */
+  launch<T extends Pick<NativeSpawnResult, 'errno' | 'failedStep'>>(launch: (joinFiles: string[] | undefined) => T, release: (refused: T) => void): T {
+    const outcome = launch(this.cgroup?.joinFiles());
+    if (outcome.failedStep !== 'cgroup' || !this.cgroup || this.spec?.required !== false) return outcome;
+    release(outcome);
+    const dirs = this.cgroup.dirs.join(', ');
+    this.cgroup.removeNow();
+    this.cgroup = null;
+    warnUnavailableOnce(`the kernel refused the child's join of ${dirs} (${getSystemErrorName(-outcome.errno)})`);
+    return launch(undefined);
   }
 
   /** The child never ran: take the cgroup down now. */

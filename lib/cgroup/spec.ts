@@ -20,7 +20,10 @@ export interface CgroupOptions {
   ioWeight?: number;
   /** An OOM kill takes the whole command tree, not one random grandchild. Default true. */
   oomGroup?: boolean;
-  /** false: where no cgroup can be made, run uncapped with a warning instead of failing. Default true. */
+  /**
+   * false: where no cgroup can be made, or the kernel refuses the child's join of it, run uncapped
+   * with a warning instead of failing. Default true: the spawn fails (a refused join with the kernel's errno).
+   */
   required?: boolean;
 }
 

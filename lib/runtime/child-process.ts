@@ -10,8 +10,9 @@ import * as net from 'node:net';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { codedError, errnoException, invalidArgValue } from '../errors';
 import type { NativeBinding, NativeExit, NativeSpawnResult, NativeStdio } from '../native';
-import { launchRequest, signalName } from '../process-handle';
+import { closePipes, launchRequest, signalName } from '../process-handle';
 import type { PriorityPlan } from '../process-handle';
+import type { Containment } from '../cgroup/containment';
 import { toSignalNumber } from '../spawn';
 import type { NormalizedSpawn } from '../spawn';
 import { currentRuntime } from './detect';
@@ -144,15 +145,15 @@ export class RuntimeChildProcess extends ChildProcess {
   }
 
   /** ChildProcess.prototype.spawn of Node, over procguard's engine. Returns the engine's outcome. */
-  launch(binding: NativeBinding, normalized: NormalizedSpawn, plan: PriorityPlan, cgroupProcs: string[] | undefined): NativeSpawnResult {
+  launch(binding: NativeBinding, normalized: NormalizedSpawn, plan: PriorityPlan, containment: Pick<Containment, 'launch'>): NativeSpawnResult {
     const stdio = runtimeStdio(normalized.options.stdio);
     this.own.spawnfile = normalized.file;
     this.own.spawnargs = normalized.args;
-    const result = binding.spawn({
-      ...launchRequest({ ...normalized, uid: normalized.options.uid as number | undefined, gid: normalized.options.gid as number | undefined }, plan, cgroupProcs),
+    const result = containment.launch((joinFiles?: string[]) => binding.spawn({
+      ...launchRequest({ ...normalized, uid: normalized.options.uid as number | undefined, gid: normalized.options.gid as number | undefined }, plan, joinFiles),
       stdio,
       onExit: (exit) => this.exited(exit),
-    });
+    }), closePipes);
     // As libuv: a failed exec still hands back our ends, which then read EOF and close.
     const streams = stdio.map((entry, i): Stream | null => {
       if (entry.kind !== 'pipe') return null;
