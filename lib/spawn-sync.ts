@@ -173,7 +173,7 @@ export function spawnSync(command: string, args?: readonly string[] | GuardedSpa
       rusage: native.rusage!,
       wallMicros: native.wallMicros ?? 0,
       signal: native.signal ?? 0,
-    });
+    }, true);
     extra('resourceUsage', resourceUsage);
     extra('oomKill', syncGuardVerdict(native.guardId, native.pid, guardPolicy) ?? oomKill);
     const spawnargs = normalized.args;

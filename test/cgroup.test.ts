@@ -443,6 +443,14 @@ describe('no cgroup is left behind', () => {
     expect(await waitFor(() => procguardDirsOf(process.pid).length === 0, UNTAKEN_MS + 2000), procguardDirsOf(process.pid).join('\n')).toBe(true);
   });
 
+  it("spawnSync in a loop that never lets the event loop turn: each child's cgroup is gone when the call returns", () => {
+    for (let i = 0; i < 20; i++) {
+      const r = spawnSync('true', [], { cgroup: { memoryMax: '64M' } }) as ReturnType<typeof spawnSync> & { cgroup: { dirs: string[] } | null };
+      expect(r.status).toBe(0);
+      expect(r.cgroup!.dirs.filter((d) => fs.existsSync(d))).toEqual([]);
+    }
+  });
+
   it('after the agent exits (straight from its last child\'s exit: no timer runs), none of its cgroups is left', async () => {
     const spawns = Array.from({ length: 3 }, () => ({ command: 'true', options: { cgroup: { memoryMax: '64M' } } }));
     const run = await runCgroupAgent({ spawns, then: 'exit-in-exit-handler' });

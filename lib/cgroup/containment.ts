@@ -79,15 +79,19 @@ export class Containment {
     this.cgroup?.removeNow();
   }
 
-  /** At the child's exit (before 'exit' is emitted): its usage and the OOM verdict. */
-  finish(pid: number, exit: Pick<NativeExit, 'rusage' | 'wallMicros' | 'signal'>): { resourceUsage: ResourceUsage; oomKill: OomKill | null } {
+  /**
+   * At the child's exit (before 'exit' is emitted): its usage and the OOM verdict. `sync`: a sync
+   * function's child, whose caller may not let the event loop turn for a while (a loop of
+   * execSync): its cgroup goes now rather than in the loop's next turn.
+   */
+  finish(pid: number, exit: Pick<NativeExit, 'rusage' | 'wallMicros' | 'signal'>, sync = false): { resourceUsage: ResourceUsage; oomKill: OomKill | null } {
     const cgroupUsage = this.cgroup?.usage();
     const resourceUsage: ResourceUsage = { ...exit.rusage, wallMicros: exit.wallMicros, ...cgroupUsage };
     const oomKill = oomVerdict(pid, exit.signal, this.baseline, cgroupUsage, this.spec?.memoryMax);
     if (this.cgroup) {
       // cgroup v1 has no memory.oom.group: after an OOM kill, the rest of the tree goes too.
       if (oomKill && this.spec?.oomGroup && this.cgroup.memory?.version === 1) this.cgroup.killTree('SIGKILL');
-      this.cgroup.scheduleRemoval();
+      if (!sync || !this.cgroup.removeNow()) this.cgroup.scheduleRemoval(sync ? 10 : 0);
     }
     return { resourceUsage, oomKill };
   }
