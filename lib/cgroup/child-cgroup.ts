@@ -222,8 +222,7 @@ export class ChildCgroup {
     }
     if (this.v2Dir) {
       for (const [resource, name] of [['memory', 'memoryPressure'], ['cpu', 'cpuPressure'], ['io', 'ioPressure']] as const) {
-        if (text[name] == null) continue;
-        const totals = parsePressureTotals(text[name]!);
+        const totals = parsePressureTotals(text[name] ?? null);
         if (totals.some !== undefined) usage[`psi_${resource}_some`] = totals.some;
         if (totals.full !== undefined) usage[`psi_${resource}_full`] = totals.full;
       }
@@ -402,7 +401,8 @@ function kindOf(spec: CgroupSpec): string {
 export function createChildCgroup(spec: CgroupSpec): ChildCgroup {
   sweepLeftoversIfDue();
   const kind = kindOf(spec);
-  const cgroup = takePrepared(kind, currentParents()) ?? makeChildCgroup(spec, currentParents());
+  const parents = currentParents();
+  const cgroup = takePrepared(kind, parents) ?? makeChildCgroup(spec, parents);
   spawnedWith(kind, () => {
     const parents = currentParents();
     return { cgroup: makeChildCgroup(spec, parents), parents };
