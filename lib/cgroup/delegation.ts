@@ -31,7 +31,8 @@ function codeOf(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
 }
 
-function writeAccess(file: string): string | null {
+/** null when the agent may write `file`, else why not (the errno's code). */
+export function writeAccess(file: string): string | null {
   try {
     fs.accessSync(file, fs.constants.W_OK);
     return null;

@@ -3,7 +3,7 @@
 // conclusion with its reason. status().environment; `procguard status`; startup warnings.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cgroupDelegation } from '../cgroup/delegation';
+import { cgroupDelegation, writeAccess } from '../cgroup/delegation';
 import type { Delegation } from '../cgroup/delegation';
 import { cgroupLayout, readCgroupMounts, readCgroupWords, readOwnCgroups } from '../cgroup/layout';
 import { agentLeafParent } from '../cgroup/child-cgroup';
@@ -56,15 +56,6 @@ const INITIAL_CGROUP_NAMESPACE = 'cgroup:[4026531835]';
 // kubelet sets oom_score_adj when the container starts; protectSelf() may change it later.
 const startingOomScoreAdj = process.platform === 'linux' ? readOwnOomScoreAdj() : null;
 
-function canWrite(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function readCgroupFacts(delegation: Delegation): { facts: CgroupFacts; limits: MemoryLimits | null; mountPoint: string | null; paths: string[] } {
   const mounts = readCgroupMounts();
   const own = readOwnCgroups();
@@ -85,8 +76,8 @@ function readCgroupFacts(delegation: Delegation): { facts: CgroupFacts; limits: 
     dir,
     namespace,
     readOnly: layout.v2 ? layout.v2.readOnly : null,
-    writable: dir ? canWrite(dir) : null,
-    delegated: layout.v2 ? delegation.available && canWrite(path.join(layout.v2.ownDir, 'cgroup.subtree_control')) : null,
+    writable: dir ? writeAccess(dir) === null : null,
+    delegated: layout.v2 ? delegation.available && writeAccess(path.join(layout.v2.ownDir, 'cgroup.subtree_control')) === null : null,
     controllers: layout.v2 ? readCgroupWords(path.join(layout.v2.ownDir, 'cgroup.controllers')) : [],
     subtreeControl: layout.v2 ? readCgroupWords(path.join(layout.v2.ownDir, 'cgroup.subtree_control')) : [],
   };

@@ -4,6 +4,7 @@
 // is readable without privilege, in a pod with a read-only /sys/fs/cgroup too.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeAccess } from '../cgroup/delegation';
 import { findMemoryHierarchy, selfAndAncestors } from '../pressure/cgroup-hierarchy';
 import type { GuardSettings } from './options';
 
@@ -59,14 +60,6 @@ function readNumber(file: string): number | undefined {
   }
 }
 
-function writable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes)) return 'unlimited';
@@ -100,7 +93,7 @@ function limitScope(version: 1 | 2, dir: string): WatchedScope {
     usage,
     limit,
     stat: f('memory.stat'),
-    reclaim: fs.existsSync(reclaim) && writable(reclaim) ? reclaim : undefined,
+    reclaim: fs.existsSync(reclaim) && writeAccess(reclaim) === null ? reclaim : undefined,
     headroom: false,
     band: false,
     limitBytes,
