@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it, TestContext } from 'vitest';
 import { requireOrSkip } from './requirements';
 import { GUEST_JOB_DIR } from './vm-cgroup';
-import { runNodeScriptInVm, VmRun, VmUnavailableError } from './vm/run-in-vm';
+import { runInVmOrExplain, VmRun } from './vm/run-in-vm';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
 const MB = 2 ** 20;
@@ -64,19 +64,13 @@ beforeAll(async () => {
     [LIBSECCOMP]: LIBSECCOMP,
   };
   for (const name of ['cgroup-agent.cjs', 'cgroup-balloon.cjs', 'guard-agent.cjs']) files[`${GUEST_JOB_DIR}/${name}`] = path.join(FIXTURES, name);
-  try {
-    run = await runNodeScriptInVm({
-      script: path.join(__dirname, 'vm-jobs', 'container-scenarios.cjs'),
-      args: [JSON.stringify(containers)],
-      files,
-      memoryMb: 1024,
-      timeoutMs: VM_TIME_LIMIT_MS,
-      onJobLine: process.env.PROCGUARD_VM_VERBOSE ? (line) => console.log(`vm: ${line}`) : undefined,
-    });
-  } catch (err) {
-    if (!(err instanceof VmUnavailableError)) throw err;
-    unavailable = err.message;
-  }
+  ({ run, unavailable } = await runInVmOrExplain({
+    script: path.join(__dirname, 'vm-jobs', 'container-scenarios.cjs'),
+    args: [JSON.stringify(containers)],
+    files,
+    memoryMb: 1024,
+    timeoutMs: VM_TIME_LIMIT_MS,
+  }));
 }, VM_TIME_LIMIT_MS + 60_000);
 
 function container(context: TestContext, name: string, { agentReports = true } = {}): ContainerResult {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it, TestContext } from 'vitest';
 import { requireOrSkip } from './requirements';
-import { runNodeScriptInVm, VmRun, VmUnavailableError } from './vm/run-in-vm';
+import { runInVmOrExplain, VmRun } from './vm/run-in-vm';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
 const GUEST_DIR = '/project/.vm-job';
@@ -54,24 +54,19 @@ let vm: VmRun | null = null;
 let unavailable: string | null = null;
 
 beforeAll(async () => {
-  try {
-    vm = await runNodeScriptInVm({
-      script: path.join(__dirname, 'vm-jobs', 'guard-scenarios.cjs'),
-      args: [JSON.stringify(runs)],
-      files: {
-        [`${GUEST_DIR}/guard-agent.cjs`]: path.join(FIXTURES, 'guard-agent.cjs'),
-        [`${GUEST_DIR}/guard-balloon.cjs`]: path.join(FIXTURES, 'guard-balloon.cjs'),
-      },
-      memoryMb: 1024,
-      timeoutMs: VM_TIME_LIMIT_MS,
-      onJobLine: process.env.PROCGUARD_VM_VERBOSE ? (line) => console.log(`vm: ${line.slice(0, 400)}`) : undefined,
-    });
-    // PROCGUARD_VM_RESULTS=file: every result as the job printed it, for a closer look.
-    if (process.env.PROCGUARD_VM_RESULTS) fs.writeFileSync(process.env.PROCGUARD_VM_RESULTS, JSON.stringify(vm.results, null, 1));
-  } catch (err) {
-    if (!(err instanceof VmUnavailableError)) throw err;
-    unavailable = err.message;
-  }
+  ({ run: vm, unavailable } = await runInVmOrExplain({
+    script: path.join(__dirname, 'vm-jobs', 'guard-scenarios.cjs'),
+    args: [JSON.stringify(runs)],
+    files: {
+      [`${GUEST_DIR}/guard-agent.cjs`]: path.join(FIXTURES, 'guard-agent.cjs'),
+      [`${GUEST_DIR}/guard-balloon.cjs`]: path.join(FIXTURES, 'guard-balloon.cjs'),
+    },
+    memoryMb: 1024,
+    timeoutMs: VM_TIME_LIMIT_MS,
+    verboseLineChars: 400,
+  }));
+  // PROCGUARD_VM_RESULTS=file: every result as the job printed it, for a closer look.
+  if (vm && process.env.PROCGUARD_VM_RESULTS) fs.writeFileSync(process.env.PROCGUARD_VM_RESULTS, JSON.stringify(vm.results, null, 1));
 }, VM_TIME_LIMIT_MS + 60_000);
 
 function scenario(context: TestContext, name: string, guarded: boolean): ScenarioRun {

@@ -16,7 +16,7 @@ import {
 } from './expect-outcome';
 import { requireOrSkip } from './requirements';
 import { CGROUP_JOB_GUEST, cgroupJobFiles, describeCgroupScenariosInVm } from './vm-cgroup';
-import { runNodeScriptInVm, VmRun, VmUnavailableError } from './vm/run-in-vm';
+import { runInVmOrExplain, VmRun } from './vm/run-in-vm';
 
 const VM_MEMORY_MB = 1024;
 const VM_TIME_LIMIT_MS = 120_000;
@@ -42,28 +42,22 @@ let run: VmRun | null = null;
 let unavailable: string | null = null;
 
 beforeAll(async () => {
-  try {
-    run = await runNodeScriptInVm({
-      script: path.join(__dirname, 'vm-jobs', 'memory-scenarios.cjs'),
-      args: [JSON.stringify(scenarios), CGROUP_JOB_GUEST],
-      files: cgroupJobFiles(),
-      memoryMb: VM_MEMORY_MB,
-      timeoutMs: VM_TIME_LIMIT_MS,
-      onJobLine: process.env.PROCGUARD_VM_VERBOSE ? (line) => console.log(`vm: ${line}`) : undefined,
-    });
-    if (process.env.PROCGUARD_VM_VERBOSE) {
-      for (const result of run.results as JobResult[]) {
-        if (result.kind !== 'scenario' || !result.outcome) continue;
-        const { victim, timings, kernelKills } = result.outcome;
-        console.log(`vm: ${result.name}: victim ${victim}, ${timings.totalMs} ms (agent ready ${timings.agentReadyMs} ms, kill ${timings.untilKillMs} ms later)`);
-        for (const kill of kernelKills ?? []) console.log(`vm:   ${kill.line}`);
-        if (result.outcome.agent.protection) console.log(`vm:   protectSelf: ${JSON.stringify(result.outcome.agent.protection)}`);
-        if (result.outcome.daemon) console.log(`vm:   daemon: ${JSON.stringify(result.outcome.daemon)}`);
-      }
+  ({ run, unavailable } = await runInVmOrExplain({
+    script: path.join(__dirname, 'vm-jobs', 'memory-scenarios.cjs'),
+    args: [JSON.stringify(scenarios), CGROUP_JOB_GUEST],
+    files: cgroupJobFiles(),
+    memoryMb: VM_MEMORY_MB,
+    timeoutMs: VM_TIME_LIMIT_MS,
+  }));
+  if (run && process.env.PROCGUARD_VM_VERBOSE) {
+    for (const result of run.results as JobResult[]) {
+      if (result.kind !== 'scenario' || !result.outcome) continue;
+      const { victim, timings, kernelKills } = result.outcome;
+      console.log(`vm: ${result.name}: victim ${victim}, ${timings.totalMs} ms (agent ready ${timings.agentReadyMs} ms, kill ${timings.untilKillMs} ms later)`);
+      for (const kill of kernelKills ?? []) console.log(`vm:   ${kill.line}`);
+      if (result.outcome.agent.protection) console.log(`vm:   protectSelf: ${JSON.stringify(result.outcome.agent.protection)}`);
+      if (result.outcome.daemon) console.log(`vm:   daemon: ${JSON.stringify(result.outcome.daemon)}`);
     }
-  } catch (err) {
-    if (!(err instanceof VmUnavailableError)) throw err;
-    unavailable = err.message;
   }
 }, VM_TIME_LIMIT_MS + 60_000);
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it, TestContext } from 'vitest';
 import { requireOrSkip } from './requirements';
 import { GUEST_JOB_DIR } from './vm-cgroup';
-import { runNodeScriptInVm, VmRun, VmUnavailableError } from './vm/run-in-vm';
+import { runInVmOrExplain, VmRun } from './vm/run-in-vm';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
 const MB = 2 ** 20;
@@ -63,20 +63,14 @@ let unavailable: string | null = null;
 beforeAll(async () => {
   const files: Record<string, string> = {};
   for (const name of ['cgroup-agent.cjs', 'cgroup-balloon.cjs']) files[`${GUEST_JOB_DIR}/${name}`] = path.join(FIXTURES, name);
-  try {
-    run = await runNodeScriptInVm({
-      init: 'systemd',
-      script: path.join(__dirname, 'vm-jobs', 'systemd-scenarios.cjs'),
-      args: [JSON.stringify(units)],
-      files,
-      memoryMb: 1024,
-      timeoutMs: VM_TIME_LIMIT_MS,
-      onJobLine: process.env.PROCGUARD_VM_VERBOSE ? (line) => console.log(`vm: ${line}`) : undefined,
-    });
-  } catch (err) {
-    if (!(err instanceof VmUnavailableError)) throw err;
-    unavailable = err.message;
-  }
+  ({ run, unavailable } = await runInVmOrExplain({
+    init: 'systemd',
+    script: path.join(__dirname, 'vm-jobs', 'systemd-scenarios.cjs'),
+    args: [JSON.stringify(units)],
+    files,
+    memoryMb: 1024,
+    timeoutMs: VM_TIME_LIMIT_MS,
+  }));
 }, VM_TIME_LIMIT_MS + 120_000);
 
 function unit(context: TestContext, name: string): any {

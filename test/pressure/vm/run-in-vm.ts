@@ -64,6 +64,22 @@ export function vmUnavailableReason(): string | null {
   return 'missing' in assets ? `the pressure VM cannot start: missing ${assets.missing.join('; ')}` : null;
 }
 
+/**
+ * For a test file's beforeAll: the job's run, or why the VM cannot run here (its tests then skip
+ * through requireOrSkip, or fail in CI). With PROCGUARD_VM_VERBOSE set, each line the job prints
+ * is shown as it comes, cut at `verboseLineChars`.
+ */
+export async function runInVmOrExplain(options: VmJobOptions & { verboseLineChars?: number }): Promise<{ run: VmRun | null; unavailable: string | null }> {
+  const { verboseLineChars, ...job } = options;
+  const onJobLine = process.env.PROCGUARD_VM_VERBOSE ? (line: string) => console.log(`vm: ${line.slice(0, verboseLineChars)}`) : undefined;
+  try {
+    return { run: await runNodeScriptInVm({ onJobLine, ...job }), unavailable: null };
+  } catch (err) {
+    if (!(err instanceof VmUnavailableError)) throw err;
+    return { run: null, unavailable: err.message };
+  }
+}
+
 export async function runNodeScriptInVm(options: VmJobOptions): Promise<VmRun> {
   const assets = findVmAssets();
   if ('missing' in assets) throw new VmUnavailableError(`the pressure VM cannot start: missing ${assets.missing.join('; ')}`);
