@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it, TestContext } from 'vitest';
 import { requireOrSkip } from './requirements';
 import { GUEST_JOB_DIR } from './vm-cgroup';
-import { runInVmOrExplain, VmRun } from './vm/run-in-vm';
+import { runInVmOrExplain, vmHookTimeoutMs, VmRun, whatTheVmDid } from './vm/run-in-vm';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
 const MB = 2 ** 20;
@@ -71,12 +71,12 @@ beforeAll(async () => {
     memoryMb: 1024,
     timeoutMs: VM_TIME_LIMIT_MS,
   }));
-}, VM_TIME_LIMIT_MS + 60_000);
+}, vmHookTimeoutMs(VM_TIME_LIMIT_MS));
 
 function container(context: TestContext, name: string, { agentReports = true } = {}): ContainerResult {
   requireOrSkip(context, unavailable);
   const found = (run!.results as ContainerResult[]).find((r) => r.name === name);
-  expect(found, `container ${name} ran (job output: ${run!.jobOutput.slice(-2000)})`).toBeDefined();
+  expect(found, `container ${name} ran\n${whatTheVmDid(run!)}`).toBeDefined();
   if (agentReports) expect(found!.agent, `the agent in ${name} reported (runc ${JSON.stringify(found!.runc)}: ${found!.stderr})`).not.toBeNull();
   return found!;
 }

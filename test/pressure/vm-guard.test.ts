@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it, TestContext } from 'vitest';
 import { requireOrSkip } from './requirements';
-import { runInVmOrExplain, VmRun } from './vm/run-in-vm';
+import { runInVmOrExplain, vmHookTimeoutMs, VmRun, whatTheVmDid } from './vm/run-in-vm';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
 const GUEST_DIR = '/project/.vm-job';
@@ -67,12 +67,12 @@ beforeAll(async () => {
   }));
   // PROCGUARD_VM_RESULTS=file: every result as the job printed it, for a closer look.
   if (vm && process.env.PROCGUARD_VM_RESULTS) fs.writeFileSync(process.env.PROCGUARD_VM_RESULTS, JSON.stringify(vm.results, null, 1));
-}, VM_TIME_LIMIT_MS + 60_000);
+}, vmHookTimeoutMs(VM_TIME_LIMIT_MS));
 
 function scenario(context: TestContext, name: string, guarded: boolean): ScenarioRun {
   requireOrSkip(context, unavailable);
   const found = (vm!.results as (ScenarioRun & { kind: string })[]).find((r) => r.kind === 'guard' && r.name === name && r.guarded === guarded);
-  expect(found, `scenario ${name} (guard ${guarded}) ran in the VM\n${vm!.jobOutput.slice(-3000)}`).toBeDefined();
+  expect(found, `scenario ${name} (guard ${guarded}) ran in the VM\n${whatTheVmDid(vm!)}`).toBeDefined();
   expect(found!.error).toBeUndefined();
   return found!;
 }
@@ -81,6 +81,15 @@ const facts = (r: ScenarioRun) => JSON.stringify({ ...r, result: r.result && { .
 const kills = (r: ScenarioRun) => r.result!.events.filter((e) => e.type === 'kill');
 
 describe('the guard in a VM with pure cgroup v2 (Linux 6.1)', () => {
+  it('boots, runs every scenario to its end and powers itself off', (context) => {
+    requireOrSkip(context, unavailable);
+    expect(vm!.timedOut, whatTheVmDid(vm!)).toBe(false);
+    expect(vm!.jobExitCode, whatTheVmDid(vm!)).toBe(0);
+    const ran = (vm!.results as ScenarioRun[]).map((r) => `${r.name} ${r.guarded ? 'guarded' : 'control'}${r.error ? ' (error)' : ''}`);
+    expect(ran).toEqual(runs.map((r) => `${r.name} ${r.guard ? 'guarded' : 'control'}`));
+    context.annotate(`boot ${vm!.timings.bootMs} ms, scenarios ${vm!.timings.jobMs} ms, total ${vm!.timings.totalMs} ms`);
+  });
+
   describe('a container killed as a group: memory.max 400M, memory.oom.group=1, memory.swap.max 0', () => {
     it('without the guard, the kernel kills the whole group, the agent included', (context) => {
       const r = scenario(context, 'groupKill', false);

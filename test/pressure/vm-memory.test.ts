@@ -16,7 +16,7 @@ import {
 } from './expect-outcome';
 import { requireOrSkip } from './requirements';
 import { CGROUP_JOB_GUEST, cgroupJobFiles, describeCgroupScenariosInVm } from './vm-cgroup';
-import { runInVmOrExplain, VmRun } from './vm/run-in-vm';
+import { runInVmOrExplain, vmHookTimeoutMs, VmRun, whatTheVmDid } from './vm/run-in-vm';
 
 const VM_MEMORY_MB = 1024;
 const VM_TIME_LIMIT_MS = 120_000;
@@ -59,7 +59,7 @@ beforeAll(async () => {
       if (result.outcome.daemon) console.log(`vm:   daemon: ${JSON.stringify(result.outcome.daemon)}`);
     }
   }
-}, VM_TIME_LIMIT_MS + 60_000);
+}, vmHookTimeoutMs(VM_TIME_LIMIT_MS));
 
 function vmRun(context: TestContext): VmRun {
   requireOrSkip(context, unavailable);
@@ -72,7 +72,7 @@ function results(context: TestContext): JobResult[] {
 
 function outcomeOf(context: TestContext, name: string): MemoryScenarioOutcome {
   const result = results(context).find((r): r is Extract<JobResult, { kind: 'scenario' }> => r.kind === 'scenario' && r.name === name);
-  expect(result, `scenario ${name} ran in the VM\n${run!.jobOutput.slice(-3000)}`).toBeDefined();
+  expect(result, `scenario ${name} ran in the VM\n${whatTheVmDid(run!)}`).toBeDefined();
   expect(result!.error).toBeUndefined();
   return result!.outcome!;
 }
@@ -96,7 +96,7 @@ function residentBytesAtKill(line: string): number {
 describe(`a VM: Linux 6.1, pure cgroup v2, ${VM_MEMORY_MB} MB of RAM, no swap`, () => {
   it('boots, runs every scenario and powers itself off within 2 minutes', (context) => {
     const vm = vmRun(context);
-    expect(vm.timedOut, `the VM did not power off within ${VM_TIME_LIMIT_MS} ms\n${vm.console.slice(-3000)}`).toBe(false);
+    expect(vm.timedOut, whatTheVmDid(vm)).toBe(false);
     expect(vm.jobExitCode, vm.jobOutput.slice(-3000)).toBe(0);
     const environment = results(context).find((r) => r.kind === 'environment');
     expect(environment).toMatchObject({ swapTotalKb: 0, cgroupV1Mounted: false });

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it, TestContext } from 'vitest';
 import { requireOrSkip } from './requirements';
 import { GUEST_JOB_DIR } from './vm-cgroup';
-import { runInVmOrExplain, VmRun } from './vm/run-in-vm';
+import { runInVmOrExplain, vmHookTimeoutMs, VmRun, whatTheVmDid } from './vm/run-in-vm';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
 const MB = 2 ** 20;
@@ -71,12 +71,12 @@ beforeAll(async () => {
     memoryMb: 1024,
     timeoutMs: VM_TIME_LIMIT_MS,
   }));
-}, VM_TIME_LIMIT_MS + 120_000);
+}, vmHookTimeoutMs(VM_TIME_LIMIT_MS) + 60_000);
 
 function unit(context: TestContext, name: string): any {
   requireOrSkip(context, unavailable);
   const found = (run!.results as any[]).find((r) => r.kind === 'unit' && r.name === name);
-  expect(found, `unit ${name} ran (job output: ${run!.jobOutput.slice(-3000)}\nconsole: ${run!.console.slice(-3000)})`).toBeDefined();
+  expect(found, `unit ${name} ran\n${whatTheVmDid(run!)}`).toBeDefined();
   expect(found.agent, `the agent of ${name} reported: ${JSON.stringify(found).slice(0, 6000)}`).not.toBeNull();
   return found;
 }

@@ -123,10 +123,53 @@ async function runAgent(plan, cgroupDir) {
     if (current > outside.peakBytes) outside.peakBytes = current;
     if (outside.enteredBandAtEpochMs === null && Number.isFinite(high) && current > high) outside.enteredBandAtEpochMs = Date.now();
   }, 50);
+  // The agent ends itself at plan.maxMs. One that has not closed well after that is stuck: record
+  // where every process of the scenario is in the kernel, end them, and let the next scenario run
+  // (one stuck scenario must not use up the whole VM's time and hide the others' results).
+  let stuck = null;
+  const deadline = setTimeout(() => {
+    stuck = whereStuck(child.pid, cgroupDir);
+    endStuck(child.pid, cgroupDir);
+  }, (plan.maxMs ?? 60_000) + STUCK_AFTER_MAX_MS);
   const [code, signal] = await new Promise((resolve) => child.on('close', (c, s) => resolve([c, s])));
+  clearTimeout(deadline);
   clearInterval(sampler);
   const line = stdout.split('\n').find((l) => l.startsWith('CGROUP_AGENT '));
-  return { agentPid: child.pid, code, signal, result: line ? JSON.parse(line.slice('CGROUP_AGENT '.length)) : null, outside, stdoutTail: stdout.slice(-2000) };
+  return { agentPid: child.pid, code, signal, result: line ? JSON.parse(line.slice('CGROUP_AGENT '.length)) : null, outside, stuck, stdoutTail: stdout.slice(-2000) };
+}
+
+/** How long past its own maxMs an agent may take to report and exit before it counts as stuck. */
+const STUCK_AFTER_MAX_MS = 30_000;
+
+/** The agent and every process below it: pid to parent pid, from /proc. */
+function processTree(rootPid) {
+  const parents = new Map();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = read(`/proc/${name}/stat`);
+    if (stat) parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+  }
+  const tree = [rootPid];
+  for (let i = 0; i < tree.length; i++) for (const [pid, ppid] of parents) if (ppid === tree[i]) tree.push(pid);
+  return tree;
+}
+
+/** Where each process of a stuck scenario is: its state, wait channel and kernel stack, and the memory around it. */
+function whereStuck(agentPid, cgroupDir) {
+  const processes = processTree(agentPid).map((pid) => {
+    const stat = read(`/proc/${pid}/stat`) || '';
+    return { pid, comm: read(`/proc/${pid}/comm`), state: stat.slice(stat.lastIndexOf(')') + 2)[0], wchan: read(`/proc/${pid}/wchan`), stack: read(`/proc/${pid}/stack`) };
+  });
+  const memory = cgroupDir
+    ? Object.fromEntries(['memory.current', 'memory.events', 'memory.pressure', 'cgroup.procs'].map((f) => [f, read(path.join(cgroupDir, f))]))
+    : {};
+  return { processes, memory, meminfo: (read('/proc/meminfo') || '').split('\n').slice(0, 3).join('; '), pressure: read('/proc/pressure/memory') };
+}
+
+/** Ends a stuck scenario: its cgroup as a whole, else the agent's tree (all started by this run). */
+function endStuck(agentPid, cgroupDir) {
+  if (cgroupDir) try { fs.writeFileSync(path.join(cgroupDir, 'cgroup.kill'), '1'); } catch {}
+  for (const pid of processTree(agentPid)) try { process.kill(pid, 'SIGKILL'); } catch {}
 }
 
 /**
@@ -141,6 +184,7 @@ async function runGuardScenario(name, { guard = null, cgroupDir = null, makeCgro
   try {
     const plan = { ...scenario.plan, ...(guard ? scenario.guarded : scenario.control), guard };
     const run = await runAgent(plan, dir);
+    if (run.stuck) throw Object.assign(new Error(`the agent had not ended ${STUCK_AFTER_MAX_MS} ms after its maxMs ${plan.maxMs}: ${JSON.stringify(run.stuck)}`), { run });
     const events = dir ? keyed(read(path.join(dir, 'memory.events'))) : null;
     const kernelKills = readOomKillsSince(cursor);
     return { name, guarded: !!guard, ms: Date.now() - started, cgroup: dir, cgroupFiles: scenario.cgroup, memoryEvents: events, kernelKills, ...run };
@@ -157,6 +201,8 @@ if (require.main === module) {
     fs.writeFileSync('/proc/self/oom_score_adj', '-1000');
     const runs = JSON.parse(process.argv[2] || '[]');
     for (const { name, guard } of runs) {
+      // Where the job was, should the VM end before the result line (its output is the test's message).
+      process.stderr.write(`guard scenario ${name} (${guard ? 'guarded' : 'control'}) starts at uptime ${fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]} s\n`);
       try {
         result(await runGuardScenario(name, { guard }));
       } catch (err) {

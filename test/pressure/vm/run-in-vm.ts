@@ -43,6 +43,11 @@ export interface VmRun {
   /** The serial console: boot messages and every printk, live, even from a hung VM. */
   console: string;
   timedOut: boolean;
+  /**
+   * Boots given up because init did not report ready within BOOT_LIMIT_MS (an emulated boot is
+   * normally 6-20 s), each with the end of its console; the run is the next boot's.
+   */
+  hungBoots: { afterMs: number; console: string }[];
   qemuExit: { code: number | null; signal: NodeJS.Signals | null };
   timings: {
     /** Host time from starting QEMU until init was ready to run the job. */
@@ -57,6 +62,16 @@ export interface VmRun {
 export class VmUnavailableError extends Error {}
 
 const RESULT_MARKER = 'PROCGUARD-RESULT ';
+
+/**
+ * A boot that has not reached the job by then is stuck in the emulated machine, not in procguard:
+ * it is killed and the VM booted again, at most BOOT_ATTEMPTS times in all.
+ */
+const BOOT_LIMIT_MS = 90_000;
+const BOOT_ATTEMPTS = 3;
+
+/** The longest a run of `timeoutMs` can take with its boot retries: for the test file's beforeAll. */
+export const vmHookTimeoutMs = (timeoutMs: number): number => timeoutMs + (BOOT_ATTEMPTS - 1) * BOOT_LIMIT_MS + 60_000;
 
 /** Why the VM cannot run here, or null when it can. */
 export function vmUnavailableReason(): string | null {
@@ -73,11 +88,32 @@ export async function runInVmOrExplain(options: VmJobOptions & { verboseLineChar
   const { verboseLineChars, ...job } = options;
   const onJobLine = process.env.PROCGUARD_VM_VERBOSE ? (line: string) => console.log(`vm: ${line.slice(0, verboseLineChars)}`) : undefined;
   try {
-    return { run: await runNodeScriptInVm({ onJobLine, ...job }), unavailable: null };
+    const run = await runNodeScriptInVm({ onJobLine, ...job });
+    // Not a failure of the job, but never silent: the test output says a boot was retried and how it ended.
+    for (const hung of run.hungBoots) console.log(`vm: a boot of ${path.basename(job.script)} hung (init not ready after ${hung.afterMs} ms) and was retried; its console ended:\n${hung.console.slice(-1500)}`);
+    return { run, unavailable: null };
   } catch (err) {
     if (!(err instanceof VmUnavailableError)) throw err;
     return { run: null, unavailable: err.message };
   }
+}
+
+/**
+ * For an assertion message when a result is missing: how the run ended (the time limit or a
+ * power-off, how long boot and job took) and the tails of the job's output and the console,
+ * where a boot or kernel problem shows.
+ */
+export function whatTheVmDid(run: VmRun): string {
+  const { bootMs, jobMs, totalMs } = run.timings;
+  const hung = run.hungBoots.map((b) => `a boot given up after ${b.afterMs} ms (init not ready); `).join('');
+  const boot = bootMs === null ? 'init never reported ready' : `init ready after ${bootMs} ms`;
+  const ended = run.timedOut ? `the VM was killed after ${totalMs} ms` : `the VM powered off after ${totalMs} ms (QEMU exit ${run.qemuExit.signal ?? run.qemuExit.code})`;
+  const job = jobMs === null ? 'the job never ended' : `the job ended with ${run.jobExitCode} after ${jobMs} ms`;
+  return [
+    `${hung}${ended}; ${boot}; ${job}; ${run.results.length} result(s)`,
+    `job output (its end):\n${run.jobOutput.slice(-3000) || '(nothing)'}`,
+    `console (its end):\n${run.console.slice(-2000) || '(nothing)'}`,
+  ].join('\n');
 }
 
 export async function runNodeScriptInVm(options: VmJobOptions): Promise<VmRun> {
@@ -116,13 +152,20 @@ export async function runNodeScriptInVm(options: VmJobOptions): Promise<VmRun> {
       '-serial', `file:${consoleFile}`, // ttyS0: the kernel console
       '-serial', 'stdio', // ttyS1: the job's output
     ];
-    return await runQemu(assets.qemu, qemuArgs, consoleFile, timeoutMs, options.onJobLine);
+    const hungBoots: VmRun['hungBoots'] = [];
+    for (;;) {
+      fs.rmSync(consoleFile, { force: true });
+      const run = await runQemu(assets.qemu, qemuArgs, consoleFile, timeoutMs, options.onJobLine);
+      if (run.timings.bootMs !== null || !run.timedOut || hungBoots.length + 1 >= BOOT_ATTEMPTS) return { ...run, hungBoots };
+      hungBoots.push({ afterMs: run.timings.totalMs, console: run.console.slice(-3000) });
+    }
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
   }
 }
 
-function runQemu(qemu: string, args: string[], consoleFile: string, timeoutMs: number, onJobLine?: (line: string) => void): Promise<VmRun> {
+/** One boot to power-off; one whose init is not ready within BOOT_LIMIT_MS is killed as timed out. */
+function runQemu(qemu: string, args: string[], consoleFile: string, timeoutMs: number, onJobLine?: (line: string) => void): Promise<Omit<VmRun, 'hungBoots'>> {
   const started = Date.now();
   let readyAt: number | null = null;
   let jobEndedAt: number | null = null;
@@ -133,13 +176,15 @@ function runQemu(qemu: string, args: string[], consoleFile: string, timeoutMs: n
   const results: unknown[] = [];
   let stderr = '';
 
-  return new Promise<VmRun>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const vm = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const kill = () => {
       timedOut = true;
       vm.kill('SIGKILL'); // our own QEMU, by its pid
-    }, timeoutMs);
+    };
+    const timer = setTimeout(kill, timeoutMs);
+    const bootTimer = setTimeout(() => readyAt === null && kill(), Math.min(BOOT_LIMIT_MS, timeoutMs));
     let pending = '';
     vm.stdout.setEncoding('utf8');
     vm.stdout.on('data', (chunk: string) => {
@@ -167,10 +212,12 @@ function runQemu(qemu: string, args: string[], consoleFile: string, timeoutMs: n
     });
     vm.on('error', (err) => {
       clearTimeout(timer);
+      clearTimeout(bootTimer);
       reject(new VmUnavailableError(`${qemu} did not start: ${err.message}`));
     });
     vm.on('close', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(bootTimer);
       const consoleText = fs.existsSync(consoleFile) ? fs.readFileSync(consoleFile, 'utf8').replace(/\r/g, '') : '';
       // No console output at all: QEMU itself could not run (an unusable accelerator, no memory).
       if (readyAt === null && !timedOut && consoleText === '') {
