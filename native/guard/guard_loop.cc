@@ -35,6 +35,9 @@ namespace {
 // The kernel writes "max" for no limit; v1 writes a huge page-rounded number.
 bool Unlimited(int64_t limit) { return limit < 0 || limit >= (int64_t(1) << 60); }
 
+// In the throttle band: a watched memory.high is set and usage is above it.
+bool AboveHigh(const Scope &sc) { return sc.band && !Unlimited(sc.high) && sc.usage > sc.high; }
+
 int64_t Threshold(int64_t limit, double percent, int64_t minBytes) {
   int64_t byPercent = int64_t(double(limit) * percent / 100.0);
   return byPercent > minBytes ? byPercent : minBytes;
@@ -84,7 +87,7 @@ void SampleScopes(State &s, int64_t now) {
       if (sc.band) sc.high = pg_read_number(sc.highFd, s.buf, kBufSize);
       sc.nextLimitMicros = now + 1000000;
     }
-    if (sc.band && sc.high >= 0 && sc.usage > sc.high) {
+    if (AboveHigh(sc)) {
       if (sc.eventsFd >= 0 && pg_read_fd(sc.eventsFd, s.buf, kBufSize) > 0) {
         sc.eventsHigh = pg_keyed_value(s.buf, "high");
         if (sc.lastEventsHigh >= 0 && sc.eventsHigh > sc.lastEventsHigh) sc.highRiseAtMicros = now;
@@ -97,7 +100,7 @@ void SampleScopes(State &s, int64_t now) {
 // The share of the last window the cgroup stalled on memory, per mille, from the total= counters.
 void SamplePsi(State &s, int64_t now) {
   bool inBand = false;
-  for (const Scope &sc : s.scopes) inBand = inBand || (sc.used && sc.band && sc.high >= 0 && sc.usage > sc.high);
+  for (const Scope &sc : s.scopes) inBand = inBand || (sc.used && AboveHigh(sc));
   if (!inBand) {
     s.psiCount = 0;  // a fresh window when the band is entered again
     s.fullPermille = s.somePermille = 0;
@@ -161,7 +164,7 @@ Level HeadroomLevel(State &s, const Scope &sc) {
 // Above memory.high, the `high` counter rising, and the cgroup stalled: the livelock of
 // ../shared/reference/003, which the kernel never ends by itself.
 Level BandLevel(State &s, const Scope &sc, int64_t now, int index) {
-  if (!sc.band || sc.high < 0 || Unlimited(sc.high) || sc.usage <= sc.high) return kCalm;
+  if (!AboveHigh(sc)) return kCalm;
   if (!Unlimited(sc.limit) && sc.high >= sc.limit) return kCalm;
   const Thresholds &t = s.config.t;
   if (sc.highRiseAtMicros == 0 || now - sc.highRiseAtMicros > t.bandWindowMicros) return kCalm;
@@ -491,10 +494,7 @@ int64_t NextInterval(State &s, int64_t now) {
     }
     // Inside the band: every 100 ms, to see memory.events high rise and (without a trigger) to
     // measure the stall over the window.
-    if (sc.band && !Unlimited(sc.high) && sc.high >= 0) {
-      if (sc.usage > sc.high) consider(cfg.fillBytesPerSecond * 0.2);
-      else consider(double(sc.high - sc.usage));
-    }
+    if (sc.band && !Unlimited(sc.high)) consider(AboveHigh(sc) ? cfg.fillBytesPerSecond * 0.2 : double(sc.high - sc.usage));
   }
   for (const Child &c : s.children) {
     if (!c.used || c.reclaimFd < 0 || c.limitFd < 0) continue;
