@@ -60,7 +60,6 @@ function readNumber(file: string): number | undefined {
   }
 }
 
-
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes)) return 'unlimited';
   if (Math.abs(bytes) >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
