@@ -100,9 +100,7 @@ async function worker(config) {
   const childrenCpu = () => children.reduce((sum, { child }) => sum + (lib.readCpuSeconds(child.pid) ?? 0), 0);
   const childCpuAtStart = childrenCpu();
   // CPU used by anything else on the machine (other jobs, hypervisor steal) makes a run suspect.
-  const stopOtherCpuWatch = lib.startOtherCpuWatch(
-    () => lib.readCpuSeconds('self') + children.reduce((sum, { child }) => sum + (lib.readCpuSeconds(child.pid) ?? 0), 0),
-  );
+  const stopOtherCpuWatch = lib.startOtherCpuWatch(() => lib.readCpuSeconds('self') + childrenCpu());
   measuring = true;
   const measuredFrom = performance.now();
   await lib.sleep(config.seconds * 1000 - SETTLE_MS);

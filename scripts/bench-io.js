@@ -112,17 +112,19 @@ function readWriteBytes(pid) {
   }
 }
 
+/** The child processes of `pid` (its shell's dd), from /proc/<pid>/task/<tid>/children; [] once it is gone. */
+function childPidsOf(pid) {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+}
+
 /** Bytes a child shell and its dd have written: a reaped dd's count is added to the shell's. */
 function writtenBy(pid) {
-  let total = readWriteBytes(pid);
-  try {
-    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
-      for (const child of fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) {
-        total += readWriteBytes(child);
-      }
-    }
-  } catch {}
-  return total;
+  return childPidsOf(pid).reduce((total, child) => total + readWriteBytes(child), readWriteBytes(pid));
 }
 
 /** `ionice -p` of a process: 'none: prio 5', 'best-effort: prio 7', 'idle'. */
@@ -190,15 +192,13 @@ async function worker(config) {
   const sectorsAtEnd = config.disk ? diskSectorsWritten(config.disk) : null;
 
   for (const { child } of children) {
-    try {
-      process.kill(child.pid, 'SIGKILL');
-      // dd is the shell's child: end it too, or it writes on until its pass is done.
-      for (const task of fs.readdirSync(`/proc/${child.pid}/task`)) {
-        for (const pid of fs.readFileSync(`/proc/${child.pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) {
-          process.kill(Number(pid), 'SIGKILL');
-        }
-      }
-    } catch {}
+    // dd is the shell's child: end it too, or it writes on until its pass is done.
+    const dds = childPidsOf(child.pid);
+    for (const pid of [child.pid, ...dds]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
   }
   await Promise.race([Promise.all(children.map((c) => c.exited)), lib.sleep(5000)]);
   stopped = true;

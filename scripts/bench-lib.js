@@ -172,9 +172,9 @@ function startOtherCpuWatch(ownCpuSeconds) {
 
 // ---------------------------------------------------------------- processes
 
-/** nice and oom_score_adj of a running process (null when it is gone). */
 const SCHED_POLICY_NAMES = { 0: 'SCHED_OTHER', 3: 'SCHED_BATCH', 5: 'SCHED_IDLE' };
 
+/** nice, oom_score_adj and scheduling policy of a running process (null when it is gone). */
 function readProcessPriority(pid) {
   let nice = null;
   let oomScoreAdj = null;
