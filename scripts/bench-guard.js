@@ -109,11 +109,12 @@ function createCgroup() {
   return createMemoryCgroup({ limitBytes: LIMIT, name: 'procguard-bench-guard' });
 }
 
-/** Runs this script's `worker` inside `cgroup` and returns the JSON it prints. */
+/** Runs this script's `worker` inside `cgroup` (oom_score_adj 0, as an agent starts) and returns the JSON it prints. */
 function runInCgroup(cgroup, worker, args) {
-  const script = 'echo $$ > "$1" || exit 97; shift; exec "$@"';
+  const { launchInCgroup } = require(path.join(REPO_ROOT, 'dist/cjs/pressure/launcher.js'));
+  const launch = launchInCgroup(cgroup.procsFile, [process.execPath, __filename, '--worker', worker, ...args]);
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', script, 'pg-bench-launcher', cgroup.procsFile, process.execPath, __filename, '--worker', worker, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(launch.command, launch.args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
@@ -163,7 +164,7 @@ async function main() {
     ['reaction, PSI trigger', 'needs the cgroup v2 memory controller', cgroup.version === 2 ? 'see the VM livelock test' : 'n/a on this host (cgroup v1 memory)', '< 20 ms', ''],
   ];
   process.stdout.write(`\n${markdownTable(['measure', 'setup', 'result', 'target', 'met'], rows)}\n`);
-  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ quiet, reaction: reaction.map((r) => ({ ...r })), summary: { cpuPercent, total: roundSummary(total, 2) } }, null, 1)}\n`);
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ quiet, reaction, summary: { cpuPercent, total: roundSummary(total, 2) } }, null, 1)}\n`);
 }
 
 main().catch((err) => {

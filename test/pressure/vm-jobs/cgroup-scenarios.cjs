@@ -12,6 +12,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const pg = require('procguard');
+const { launchInCgroup } = require(path.join(process.env.PROCGUARD_ROOT || path.resolve(__dirname, '..', '..', '..'), 'dist/cjs/pressure/launcher.js'));
 
 const HERE = __dirname;
 const BALLOON = path.join(HERE, 'cgroup-balloon.cjs');
@@ -104,10 +105,8 @@ function memoryFiles(child) {
 
 /** The cgroup agent (test/fixtures/cgroup-agent.cjs) in `cgroupDir` (or this job's cgroup), oom_score_adj 0. */
 async function runAgent(plan, cgroupDir) {
-  const script = 'if [ -n "$1" ]; then echo $$ > "$1/cgroup.procs" || exit 97; fi; echo 0 > /proc/self/oom_score_adj; shift; exec "$@"';
-  const child = nodeSpawn('/bin/sh', ['-c', script, 'pg-cgtest-launcher', cgroupDir ?? '', process.execPath, AGENT, JSON.stringify(plan)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const launch = launchInCgroup(cgroupDir ? path.join(cgroupDir, 'cgroup.procs') : null, [process.execPath, AGENT, JSON.stringify(plan)]);
+  const child = nodeSpawn(launch.command, launch.args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
   const [code, signal] = await new Promise((resolve) => child.on('close', (c, s) => resolve([c, s])));

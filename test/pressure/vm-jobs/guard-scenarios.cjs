@@ -18,6 +18,7 @@ const fixture = (name) => (fs.existsSync(path.join(HERE, name)) ? path.join(HERE
 const AGENT = fixture('guard-agent.cjs');
 const BALLOON = fixture('guard-balloon.cjs');
 const { kernelLogCursor, readOomKillsSince } = require(path.join(ROOT, 'dist/cjs/kernel-log.js'));
+const { launchInCgroup } = require(path.join(ROOT, 'dist/cjs/pressure/launcher.js'));
 const MB = 2 ** 20;
 
 const balloon = (name, plan, options = {}) => ({
@@ -108,10 +109,8 @@ async function removeCgroup(dir) {
  * memory.high, and the balloon's disappearance.
  */
 async function runAgent(plan, cgroupDir) {
-  const script = 'if [ -n "$1" ]; then echo $$ > "$1/cgroup.procs" || exit 97; fi; echo 0 > /proc/self/oom_score_adj; shift; exec "$@"';
-  const child = spawn('/bin/sh', ['-c', script, 'pg-guard-launcher', cgroupDir || '', process.execPath, AGENT, JSON.stringify(plan)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const launch = launchInCgroup(cgroupDir ? path.join(cgroupDir, 'cgroup.procs') : null, [process.execPath, AGENT, JSON.stringify(plan)]);
+  const child = spawn(launch.command, launch.args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
   // enteredBandAtEpochMs: when memory.current first passed memory.high, on the clock of Date.now().
