@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FIXTURES } from './helpers/agent';
-import { hostCgroups } from './helpers/cgroup';
+import { cgroupParents, hostCgroups } from './helpers/cgroup';
 import { lastJson, REPO } from './helpers/run-node';
 import { requireSystem } from './helpers/system';
 
@@ -49,7 +49,7 @@ function atLimit(shellPrefix: string, mode: string, env: Record<string, string> 
 
 /** Where the fixture's children's cgroups go besides the configured v2 parent: its v1 hierarchies (inherited from this process). */
 function v1Parents(): string[] {
-  return ['memory', 'pids', 'cpu'].map((c) => hostCgroups().v1.get(c)).filter((d): d is string => !!d);
+  return cgroupParents({ ...hostCgroups(), v2: null });
 }
 
 /** No fd, child process (zombie or not) or cgroup of the spawn left. */

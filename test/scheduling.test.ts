@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { exec, spawn, spawnSync, status } from 'procguard';
 import type { GuardedChildProcess } from 'procguard';
 import { runAgent, oneSleeper, onlyChild, warnings } from './helpers/agent';
+import { hostCgroups } from './helpers/cgroup';
 import { prepareSystem, requireSystem } from './helpers/system';
 
 const SCHED_OTHER = 0;
@@ -294,13 +295,11 @@ describe('procguard run --sched-policy / --io-priority', () => {
 });
 
 describe('cgroup ioWeight, beside cpuWeight', () => {
-  /** The child's directory in the io hierarchy: v2 when it offers io, else v1 blkio. */
+  /** The child's directory in the v1 blkio hierarchy (this host's io controller). */
   function ioCgroupDir(pid: number): string {
-    for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
-      const [, controllers, dir] = line.split(':');
-      if (controllers?.split(',').includes('blkio')) return path.join('/sys/fs/cgroup/blkio', dir);
-    }
-    throw new Error(`no blkio hierarchy for ${pid}`);
+    const dir = hostCgroups(pid).v1.get('blkio');
+    if (!dir) throw new Error(`no blkio hierarchy for ${pid}`);
+    return dir;
   }
 
   it('writes the weight into the child\'s own io cgroup, which it joined before exec', async () => {

@@ -71,9 +71,9 @@ export function procguardDirsOf(agentPid: number, parents = cgroupParents()): st
   return found;
 }
 
-/** The directories child cgroups are made in: the v2 one and the v1 memory, pids and cpu ones. */
+/** The directories child cgroups are made in: the v2 one and the v1 memory, pids, cpu and blkio ones (lib/cgroup's V1_HIERARCHY). */
 export function cgroupParents(cgroups = hostCgroups()): string[] {
-  return [cgroups.v2, ...['memory', 'pids', 'cpu'].map((c) => cgroups.v1.get(c))].filter((d): d is string => !!d);
+  return [cgroups.v2, ...['memory', 'pids', 'cpu', 'blkio'].map((c) => cgroups.v1.get(c))].filter((d): d is string => !!d);
 }
 
 export function readFile(file: string): string {
