@@ -49,13 +49,14 @@ function gzip(archive: NewcArchive): Buffer {
 /** The base archive, built once per node/busybox/init combination and cached. */
 export function baseArchive(assets: VmAssets): string {
   const init = fs.readFileSync(path.join(__dirname, 'init.sh'));
+  const jobProtocol = fs.readFileSync(path.join(__dirname, 'job-protocol.sh'));
   const libraries = [...new Set([...sharedLibraries(assets.node), ...sharedLibraries(assets.busybox)])].sort();
   const key = createHash('sha256');
   for (const file of [assets.node, assets.busybox, ...libraries]) {
     const stat = fs.statSync(file);
     key.update(`${file}:${stat.size}:${stat.mtimeMs}\n`);
   }
-  key.update(init);
+  key.update(init).update(jobProtocol);
   const cached = path.join(vmCacheDir(), `base-${key.digest('hex').slice(0, 16)}.cpio.gz`);
   if (fs.existsSync(cached)) return cached;
 
@@ -63,6 +64,7 @@ export function baseArchive(assets: VmAssets): string {
   for (const dir of ['bin', 'dev', 'proc', 'sys', 'tmp', 'etc', 'project']) archive.directory(dir);
   archive.characterDevice('dev/console', 5, 1);
   archive.file('init', init, 0o755);
+  archive.file('job-protocol.sh', jobProtocol, 0o755);
   archive.file('bin/busybox', fs.readFileSync(assets.busybox), 0o755);
   archive.file('bin/node', fs.readFileSync(assets.node), 0o755);
   for (const library of libraries) addWithLinks(archive, library);

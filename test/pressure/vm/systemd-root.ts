@@ -21,7 +21,7 @@ export function systemdRootMissing(): string | null {
 
 export function systemdBaseArchive(assets: VmAssets): string {
   const unit = path.join(__dirname, 'systemd', 'procguard-job.service');
-  const wrapper = path.join(__dirname, 'systemd', 'procguard-vm-job.sh');
+  const wrapper = path.join(__dirname, 'job-protocol.sh');
   const key = createHash('sha256');
   for (const file of [SYSTEMD_ROOTFS_TAR(), assets.node]) {
     const stat = fs.statSync(file);
