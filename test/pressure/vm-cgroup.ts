@@ -12,6 +12,19 @@ const MB = 2 ** 20;
 export const GUEST_JOB_DIR = '/project/.vm-job';
 export const CGROUP_JOB_GUEST = `${GUEST_JOB_DIR}/cgroup-scenarios.cjs`;
 
+/**
+ * A cgroup-agent.cjs spawn that prints its oom_score_adj and nice value (busybox has no bare
+ * `nice`: the nice value is field 19 of /proc/self/stat), for the container and systemd tests.
+ */
+export const PRIORITIES_SPAWN = { command: 'sh', args: ['-c', 'cat /proc/self/oom_score_adj; cut -d" " -f19 /proc/self/stat'] };
+
+/** A cgroup-agent.cjs spawn of the balloon in a cgroup of its own, capped at `memoryMax`. */
+export const cappedBalloonSpawn = (memoryMax: string) => ({
+  command: '/bin/node',
+  args: [`${GUEST_JOB_DIR}/cgroup-balloon.cjs`, '{}'],
+  options: { cgroup: { memoryMax } },
+});
+
 /** The `files` for runNodeScriptInVm(): guest path to host path. */
 export function cgroupJobFiles(): Record<string, string> {
   const files: Record<string, string> = { [CGROUP_JOB_GUEST]: path.join(__dirname, 'vm-jobs', 'cgroup-scenarios.cjs') };

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it, TestContext } from 'vitest';
 import { requireOrSkip } from './requirements';
-import { GUEST_JOB_DIR } from './vm-cgroup';
+import { cappedBalloonSpawn, GUEST_JOB_DIR, PRIORITIES_SPAWN } from './vm-cgroup';
 import { runInVmOrExplain, vmHookTimeoutMs, VmRun, whatTheVmDid } from './vm/run-in-vm';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
@@ -15,9 +15,8 @@ const VM_TIME_LIMIT_MS = 150_000;
 const RUNC = '/usr/sbin/runc';
 const LIBSECCOMP = '/lib/x86_64-linux-gnu/libseccomp.so.2';
 
-// busybox has no bare `nice`: the nice value is field 19 of /proc/self/stat.
-const priorities = { command: 'sh', args: ['-c', 'cat /proc/self/oom_score_adj; cut -d" " -f19 /proc/self/stat'] };
-const balloon = (memoryMax: string) => ({ command: '/bin/node', args: [`${GUEST_JOB_DIR}/cgroup-balloon.cjs`, '{}'], options: { cgroup: { memoryMax } } });
+// guard-agent.cjs's child: the balloon without a cgroup of its own, growing toward the container's limit.
+const uncappedBalloon = { name: 'balloon', command: '/bin/node', args: [`${GUEST_JOB_DIR}/cgroup-balloon.cjs`, '{}'], ready: 'BALLOON {"event":"started"' };
 const containers = [
   {
     name: 'pod-default',
@@ -25,8 +24,8 @@ const containers = [
     plan: {
       status: true,
       spawns: [
-        priorities,
-        balloon('64M'),
+        PRIORITIES_SPAWN,
+        cappedBalloonSpawn('64M'),
         { command: 'true', options: { cgroup: { memoryMax: '64M', required: false } } },
         { command: 'true', options: { cgroup: { memoryMax: '64M', required: false } } },
       ],
@@ -34,9 +33,9 @@ const containers = [
   },
   // The guard issue's group-kill scenario, in the pod: an uncapped child grows toward the
   // container's limit; with memory.oom.group=1 the kernel would take the agent with it.
-  { name: 'pod-guard', cgroupMount: 'ro', agent: 'guard-agent.cjs', plan: { guard: {}, children: [{ name: 'balloon', command: '/bin/node', args: [`${GUEST_JOB_DIR}/cgroup-balloon.cjs`, '{}'], ready: 'BALLOON {"event":"started"' }], maxMs: 60_000 } },
-  { name: 'pod-no-guard', cgroupMount: 'ro', agent: 'guard-agent.cjs', plan: { children: [{ name: 'balloon', command: '/bin/node', args: [`${GUEST_JOB_DIR}/cgroup-balloon.cjs`, '{}'], ready: 'BALLOON {"event":"started"' }], maxMs: 60_000 } },
-  { name: 'pod-writable', cgroupMount: 'rw', plan: { status: true, spawns: [priorities, balloon('64M'), { command: 'cat', args: ['/proc/self/cgroup'], options: { cgroup: { pidsMax: 16 } } }] } },
+  { name: 'pod-guard', cgroupMount: 'ro', agent: 'guard-agent.cjs', plan: { guard: {}, children: [uncappedBalloon], maxMs: 60_000 } },
+  { name: 'pod-no-guard', cgroupMount: 'ro', agent: 'guard-agent.cjs', plan: { children: [uncappedBalloon], maxMs: 60_000 } },
+  { name: 'pod-writable', cgroupMount: 'rw', plan: { status: true, spawns: [PRIORITIES_SPAWN, cappedBalloonSpawn('64M'), { command: 'cat', args: ['/proc/self/cgroup'], options: { cgroup: { pidsMax: 16 } } }] } },
 ];
 
 interface ContainerResult {

@@ -80,6 +80,21 @@ function scenario(context: TestContext, name: string, guarded: boolean): Scenari
 const facts = (r: ScenarioRun) => JSON.stringify({ ...r, result: r.result && { ...r.result, lag: r.result.lag && { ...r.result.lag, samples: r.result.lag.samples.length } } }, null, 1).slice(0, 8000);
 const kills = (r: ScenarioRun) => r.result!.events.filter((e) => e.type === 'kill');
 
+/** The agent's timer lag over the control's 20 s in the band, counted from its first sight of memory.events high. */
+function lagInBand(result: NonNullable<ScenarioRun['result']>): { runs: number; p99: number; max: number } {
+  const lags = result.lag!.samples.filter((s) => s.at >= result.bandAt! && s.at <= result.bandAt! + 20_000).map((s) => s.lag).sort((a, b) => a - b);
+  return { runs: lags.length, p99: lags[Math.floor(lags.length * 0.99)], max: lags[lags.length - 1] };
+}
+
+/** The agent lived and its guard ended the balloon, for `trigger`: the balloon as the agent saw it. */
+function guardKilledTheBalloon(r: ScenarioRun, trigger: string): NonNullable<ScenarioRun['result']>['children'][number] {
+  expect(r.code, facts(r)).toBe(0);
+  const [balloon] = r.result!.children;
+  expect(balloon.oomKill, facts(r)).toMatchObject({ cause: 'procguard-guard', trigger });
+  expect(kills(r)[0], facts(r)).toMatchObject({ pid: balloon.pid, trigger });
+  return balloon;
+}
+
 describe('the guard in a VM with pure cgroup v2 (Linux 6.1)', () => {
   it('boots, runs every scenario to its end and powers itself off', (context) => {
     requireOrSkip(context, unavailable);
@@ -103,10 +118,7 @@ describe('the guard in a VM with pure cgroup v2 (Linux 6.1)', () => {
 
     it("with the guard, procguard kills the child first: the agent lives, the cgroup's oom_kill stays 0", (context) => {
       const r = scenario(context, 'groupKill', true);
-      expect(r.code, facts(r)).toBe(0);
-      const [balloon] = r.result!.children;
-      expect(balloon.oomKill, facts(r)).toMatchObject({ cause: 'procguard-guard', trigger: 'headroom' });
-      expect(kills(r)[0], facts(r)).toMatchObject({ pid: balloon.pid, trigger: 'headroom' });
+      guardKilledTheBalloon(r, 'headroom');
       expect(r.memoryEvents!.oom_kill, facts(r)).toBe(0);
       expect(r.memoryEvents!.oom_group_kill, facts(r)).toBe(0);
       expect(r.kernelKills, facts(r)).toEqual([]);
@@ -120,8 +132,7 @@ describe('the guard in a VM with pure cgroup v2 (Linux 6.1)', () => {
       const bandAt = r.result!.bandAt!;
       expect(bandAt, facts(r)).toBeGreaterThan(0);
       expect(r.result!.endedAt - bandAt, facts(r)).toBeGreaterThanOrEqual(20_000);
-      const inBand = r.result!.lag!.samples.filter((s) => s.at >= bandAt && s.at <= bandAt + 20_000).map((s) => s.lag).sort((a, b) => a - b);
-      const lag = { runs: inBand.length, p99: inBand[Math.floor(inBand.length * 0.99)], max: inBand[inBand.length - 1] };
+      const lag = lagInBand(r.result!);
       expect(lag.p99, facts(r)).toBeGreaterThan(300);
       expect(lag.runs, facts(r)).toBeLessThan(800); // fewer than the 1,000 a free 20 ms timer would make
       expect(r.memoryEvents!.oom_kill, facts(r)).toBe(0);
@@ -132,10 +143,7 @@ describe('the guard in a VM with pure cgroup v2 (Linux 6.1)', () => {
 
     it('with the guard, the child is gone within 5 s of entering the band, and the agent\'s p99 lag over the next 5 s is under 50 ms', (context) => {
       const r = scenario(context, 'livelock', true);
-      expect(r.code, facts(r)).toBe(0);
-      const [balloon] = r.result!.children;
-      expect(balloon.oomKill, facts(r)).toMatchObject({ cause: 'procguard-guard', trigger: 'memory.high stall' });
-      expect(kills(r)[0], facts(r)).toMatchObject({ pid: balloon.pid, trigger: 'memory.high stall' });
+      const balloon = guardKilledTheBalloon(r, 'memory.high stall');
       // Entering the band, seen from outside the cgroup (the harness is never throttled), and the
       // balloon's exit as the agent saw it, both on Date.now()'s clock.
       expect(r.outside.enteredBandAtEpochMs, facts(r)).not.toBeNull();
@@ -151,9 +159,7 @@ describe('the guard in a VM with pure cgroup v2 (Linux 6.1)', () => {
       // pressure (p99 from the agent's sixth second to the band) is above that: within 1.5 times
       // that noise, and under half the livelock's own p99 (the control's, in the band).
       const before = p99(6000, r.outside.enteredBandAtEpochMs! - r.result!.startedEpochMs);
-      const control = scenario(context, 'livelock', false).result!;
-      const controlLags = control.lag!.samples.filter((s) => s.at >= control.bandAt! && s.at <= control.bandAt! + 20_000).map((s) => s.lag).sort((a, b) => a - b);
-      const livelockP99 = controlLags[Math.floor(controlLags.length * 0.99)];
+      const livelockP99 = lagInBand(scenario(context, 'livelock', false).result!).p99;
       if (process.env.PROCGUARD_VM_VERBOSE) console.log(`vm: livelock guarded: p99 lag before the band ${before.p99} ms, over the 5 s after the kill ${after.p99} ms (the livelock's: ${livelockP99} ms)`);
       // A quick VM enters the band before its sixth second: no noise measured, 50 ms it is.
       const noiseBound = before.n > 0 ? before.p99 * 1.5 : 0;
@@ -167,8 +173,7 @@ describe('the guard in a VM with pure cgroup v2 (Linux 6.1)', () => {
   describe('the machine running out, no cgroup limit (1 GB, no swap)', () => {
     it('the guard sends SIGTERM at MemAvailable 5%, then SIGKILL after the 2 s grace to a child that ignores it; the kernel never OOM-kills', (context) => {
       const r = scenario(context, 'machine', true);
-      expect(r.code, facts(r)).toBe(0);
-      const [balloon] = r.result!.children;
+      const balloon = guardKilledTheBalloon(r, 'MemAvailable');
       const [term, kill] = kills(r);
       expect(term, facts(r)).toMatchObject({ pid: balloon.pid, trigger: 'MemAvailable', signal: 'SIGTERM', escalation: false });
       expect(kill, facts(r)).toMatchObject({ pid: balloon.pid, trigger: 'MemAvailable', signal: 'SIGKILL', escalation: true });

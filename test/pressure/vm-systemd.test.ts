@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it, TestContext } from 'vitest';
 import { requireOrSkip } from './requirements';
-import { GUEST_JOB_DIR } from './vm-cgroup';
+import { cappedBalloonSpawn, GUEST_JOB_DIR, PRIORITIES_SPAWN } from './vm-cgroup';
 import { runInVmOrExplain, vmHookTimeoutMs, VmRun, whatTheVmDid } from './vm/run-in-vm';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
@@ -24,8 +24,6 @@ export const DELEGATED_UNIT_DIRECTIVES = [
   'MemoryPressureWatch=on',
 ];
 
-const priorities = { command: 'sh', args: ['-c', 'cat /proc/self/oom_score_adj; cut -d" " -f19 /proc/self/stat'] };
-const balloon = { command: '/bin/node', args: [`${GUEST_JOB_DIR}/cgroup-balloon.cjs`, '{}'], options: { cgroup: { memoryMax: '64M' } } };
 const units = [
   {
     name: 'pg-agent-delegated',
@@ -33,8 +31,8 @@ const units = [
     plan: {
       status: true,
       spawns: [
-        priorities,
-        balloon,
+        PRIORITIES_SPAWN,
+        cappedBalloonSpawn('64M'),
         { command: 'cat', args: ['/proc/self/cgroup'], options: { cgroup: { pidsMax: 32 } } },
         // After both have exited: what is left beside the agent in the unit's cgroup.
         { command: 'sh', args: ['-c', 'sleep 1; ls /sys/fs/cgroup/system.slice/pg-agent-delegated.service'] },
@@ -47,7 +45,7 @@ const units = [
     plan: {
       status: true,
       spawns: [
-        priorities,
+        PRIORITIES_SPAWN,
         { command: 'true', options: { cgroup: { memoryMax: '64M' } } },
         { command: 'true', options: { cgroup: { memoryMax: '64M', required: false } } },
         { command: 'true', options: { cgroup: { memoryMax: '64M', required: false } } },
@@ -85,7 +83,7 @@ describe('systemd 257 as PID 1', () => {
   it('boots and runs the job as a service', (context) => {
     requireOrSkip(context, unavailable);
     const systemd = (run!.results as any[]).find((r) => r.kind === 'systemd');
-    expect(systemd?.version, run!.console.slice(-3000)).toMatch(/^systemd 25[4-9]|^systemd 2[6-9]\d/);
+    expect(systemd?.version, whatTheVmDid(run!)).toMatch(/^systemd 25[4-9]|^systemd 2[6-9]\d/);
   });
 });
 
