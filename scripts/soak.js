@@ -2,8 +2,8 @@
 'use strict';
 // npm run soak — does the agent keep anything per spawn? 50,000 children, the way an agent lives:
 // spawn, exec and execFile in turn, some of them failing (a command that does not exist: the
-// error paths), some in a cgroup of their own, a few in flight at once, each awaited to 'close'. Every 5,000 spawns the agent's
-// RSS and V8 heap are printed (after a full GC). After the warm-up (the first checkpoint: code
+// error paths), some in a cgroup of their own, a few in flight at once, each awaited to 'close'.
+// Every 5,000 spawns the agent's RSS and V8 heap are printed (after a full GC). After the warm-up (the first checkpoint: code
 // compiled, pools and caches at their size) both must stay flat: growth under 5 MB, else it
 // exits 1.
 //
